@@ -1,0 +1,261 @@
+/**
+ * The WebGPU device: adapter selection through Dawn, the limits and features the engine asks for, the
+ * buffer pools, the command recorder, the pipeline cache, and error reporting that names the kernel.
+ */
+import { create, globals } from 'webgpu';
+import { BufferPool } from './pool.js';
+import { Recorder } from './recorder.js';
+import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
+
+export interface DeviceOptions {
+  /** Dawn backend: 'vulkan', 'metal', 'd3d12', 'opengl', ... (env ROBUSTGPU_BACKEND). 'null' is refused. */
+  backend?: string;
+  /** Substring of the adapter name to pick (env ROBUSTGPU_ADAPTER). */
+  adapter?: string;
+  powerPreference?: GPUPowerPreference;
+  /** Safety cap on dispatches recorded before a submit is forced (default 512). */
+  maxDispatchesPerSubmit?: number;
+}
+
+export class DeviceLostError extends Error {}
+export class NoAdapterError extends Error {}
+
+const INSTALL_HINT =
+  'Install a Vulkan driver: on Debian/Ubuntu as root, `apt-get install libvulkan1 mesa-vulkan-drivers` ' +
+  '(Mesa >= 24; on Debian 12 add `-t bookworm-backports`), or run `npm run setup`, which does it.';
+
+/** Limits raised to what the adapter offers, because the spec defaults are lower than the kernels need. */
+const WANTED_LIMITS = [
+  'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
+
+export interface DeviceInfo {
+  vendor: string; architecture: string; description: string; device: string; backend: string;
+  features: string[]; limits: Record<string, number>;
+}
+
+export interface DeviceStats {
+  liveTensors: number; liveBytes: number; pooledBytes: number; freeBytes: number;
+  buffersCreated: number; dispatches: number; submissions: number;
+}
+
+interface CompiledVariant { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
+
+export class Device {
+  readonly pool: BufferPool;
+  private readonly staging: BufferPool;
+  readonly recorder: Recorder;
+  private readonly pipelines = new Map<Kernel, Map<string, CompiledVariant>>();
+  private readonly layouts = new Map<Kernel, GPUBindGroupLayout>();
+  private readonly pendingChecks: Promise<void>[] = [];
+  private lost: string | null = null;
+  private gpuErrors: string[] = [];
+  liveTensors = 0;
+  liveBytes = 0;
+
+  private constructor(readonly gpu: GPUDevice, readonly info: DeviceInfo, opts: DeviceOptions, private navigatorGpu: GPU | null) {
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    this.pool = new BufferPool(gpu, usage, 'tensor');
+    this.staging = new BufferPool(gpu, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
+    this.recorder.afterSubmit.push(() => this.pool.recyclePending());
+    gpu.lost.then((l) => { this.lost ??= `${l.reason}: ${l.message}`; });
+    gpu.onuncapturederror = (ev) => { this.gpuErrors.push((ev as GPUUncapturedErrorEvent).error.message); };
+  }
+
+  static async create(opts: DeviceOptions = {}): Promise<Device> {
+    Object.assign(globalThis, globals);
+    const backend = opts.backend ?? process.env.ROBUSTGPU_BACKEND;
+    const adapterName = opts.adapter ?? process.env.ROBUSTGPU_ADAPTER;
+    if (backend === 'null') throw new NoAdapterError("backend 'null' computes nothing and is refused. " + INSTALL_HINT);
+    const flags: string[] = [];
+    if (backend) flags.push(`backend=${backend}`);
+    if (adapterName) flags.push(`adapter=${adapterName}`);
+    let navigatorGpu: GPU;
+    let adapter: GPUAdapter | null;
+    try {
+      navigatorGpu = create(flags);
+      adapter = await navigatorGpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    } catch (e) {
+      throw new NoAdapterError(`no WebGPU adapter${backend ? ` for backend '${backend}'` : ''}${adapterName ? ` named '${adapterName}'` : ''}: ${(e as Error).message}. ${INSTALL_HINT}`);
+    }
+    if (!adapter) throw new NoAdapterError(`no WebGPU adapter found${backend ? ` for backend '${backend}'` : ''}. ${INSTALL_HINT}`);
+    const ai = adapter.info as GPUAdapterInfo & { backendType?: string };
+    const requiredLimits: Record<string, number> = {};
+    for (const k of WANTED_LIMITS) requiredLimits[k] = adapter.limits[k] as number;
+    const requiredFeatures = WANTED_FEATURES.filter((f) => adapter!.features.has(f));
+    const gpu = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: 'robustgpu' });
+    const limits: Record<string, number> = {};
+    for (const k of WANTED_LIMITS) limits[k] = gpu.limits[k] as number;
+    const info: DeviceInfo = {
+      vendor: ai.vendor, architecture: ai.architecture, description: ai.description, device: ai.device,
+      backend: ai.backendType ?? backend ?? 'default', features: [...gpu.features].sort(), limits,
+    };
+    if (/null/i.test(info.backend)) throw new NoAdapterError("only Dawn's 'null' backend was found; it computes nothing. " + INSTALL_HINT);
+    return new Device(gpu, info, opts, navigatorGpu);
+  }
+
+  private check(): void {
+    if (this.lost) throw new DeviceLostError(`WebGPU device was lost (${this.lost})`);
+  }
+
+  private layoutFor(kernel: Kernel): GPUBindGroupLayout {
+    let layout = this.layouts.get(kernel);
+    if (!layout) {
+      layout = this.gpu.createBindGroupLayout({
+        label: kernel.name,
+        entries: kernel.bindings.map((b) => ({
+          binding: b.binding,
+          visibility: GPUShaderStage.COMPUTE,
+          buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' } as GPUBufferBindingLayout,
+        })),
+      });
+      this.layouts.set(kernel, layout);
+    }
+    return layout;
+  }
+
+  /** The pipeline of one variant, compiled on first use; compilation problems are reported naming the kernel. */
+  private variant(kernel: Kernel, overrides: OverrideValues): CompiledVariant {
+    let byKey = this.pipelines.get(kernel);
+    if (!byKey) this.pipelines.set(kernel, (byKey = new Map()));
+    const key = kernel.variantKey(overrides);
+    let v = byKey.get(key);
+    if (!v) {
+      const layout = this.layoutFor(kernel);
+      this.gpu.pushErrorScope('validation');
+      const module = this.gpu.createShaderModule({ code: kernel.source, label: kernel.name });
+      const constants: Record<string, number> = {};
+      for (const [k, x] of Object.entries(overrides)) constants[k] = typeof x === 'boolean' ? Number(x) : x;
+      const pipeline = this.gpu.createComputePipeline({
+        label: `${kernel.name}[${key}]`,
+        layout: this.gpu.createPipelineLayout({ bindGroupLayouts: [layout] }),
+        compute: { module, entryPoint: 'main', constants },
+      });
+      this.pendingChecks.push(
+        Promise.all([module.getCompilationInfo(), this.gpu.popErrorScope()]).then(([ci, err]) => {
+          const msgs = ci.messages.filter((m) => m.type === 'error').map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`);
+          if (err) msgs.push(err.message);
+          if (msgs.length) throw new KernelCompileError(`kernel '${kernel.name}' (${key || 'default variant'}) failed to compile:\n${msgs.join('\n')}`);
+        }),
+      );
+      v = { pipeline, layout };
+      byKey.set(key, v);
+    }
+    return v;
+  }
+
+  /** Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. */
+  run(kernel: Kernel, opts: { buffers: Record<string, GPUBufferBinding>; params?: ParamValues; overrides?: OverrideValues; workgroups: readonly [number, number, number] }): void {
+    this.check();
+    const { pipeline, layout } = this.variant(kernel, opts.overrides ?? {});
+    this.recorder.dispatch(kernel, pipeline, layout, new Map(Object.entries(opts.buffers)), opts.params ?? null, opts.workgroups);
+  }
+
+  /** Compiles every kernel's shader module and waits for the results (WGSL errors name the kernel). */
+  async validateKernels(kernels: Kernel[] = loadedKernels()): Promise<void> {
+    for (const k of kernels) this.variant(k, {});
+    await this.sync();
+  }
+
+  /** A pooled storage buffer of at least `bytes`. */
+  acquire(bytes: number): GPUBuffer {
+    this.check();
+    return this.pool.acquire(bytes);
+  }
+
+  release(buf: GPUBuffer): void {
+    if (this.lost) return;
+    this.pool.release(buf, this.recorder.open);
+  }
+
+  /**
+   * Writes into a buffer fresh from `acquire`. writeBuffer runs at queue level, before any recorded but
+   * unsubmitted work; that is safe only because the pool never hands out a buffer such work still uses.
+   */
+  uploadFresh(buf: GPUBuffer, data: ArrayBufferView): void {
+    this.check();
+    this.gpu.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
+  }
+
+  /** Submits recorded work now. */
+  flush(): void {
+    this.check();
+    this.recorder.flush();
+  }
+
+  /** Submits, waits for the GPU, and throws the first compile or validation error seen so far. */
+  async sync(): Promise<void> {
+    this.check();
+    this.recorder.flush();
+    await this.gpu.queue.onSubmittedWorkDone();
+    await this.throwPending();
+  }
+
+  private async throwPending(): Promise<void> {
+    const checks = this.pendingChecks.splice(0);
+    await Promise.all(checks);
+    this.check();
+    if (this.gpuErrors.length) {
+      const errs = this.gpuErrors.splice(0);
+      throw new Error(`WebGPU error: ${errs.join('\n')}`);
+    }
+  }
+
+  /** Copies `bytes` of `buf` to the CPU (one submit, one map). */
+  async readBuffer(buf: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+    this.check();
+    const size = Math.ceil(bytes / 4) * 4;
+    const st = this.staging.acquire(size);
+    this.recorder.copy(buf, 0, st, 0, size);
+    this.recorder.flush();
+    try {
+      await st.mapAsync(GPUMapMode.READ, 0, size);
+    } catch (e) {
+      this.check();
+      await this.throwPending();
+      throw e;
+    }
+    const out = st.getMappedRange(0, size).slice(0, bytes);
+    st.unmap();
+    this.staging.release(st, false);
+    await this.throwPending();
+    return out;
+  }
+
+  stats(): DeviceStats {
+    return {
+      liveTensors: this.liveTensors, liveBytes: this.liveBytes,
+      pooledBytes: this.pool.allocatedBytes, freeBytes: this.pool.freeBytes, buffersCreated: this.pool.buffersCreated,
+      dispatches: this.recorder.dispatches, submissions: this.recorder.submissions,
+    };
+  }
+
+  /** Destroys the device; afterwards every use throws. Lets the process exit (Dawn keeps it alive otherwise). */
+  destroy(): void {
+    if (!this.lost) this.lost = 'destroyed';
+    this.recorder.destroy();
+    this.gpu.destroy();
+    this.navigatorGpu = null;
+  }
+}
+
+let defaultDevice: Device | null = null;
+
+/** Creates the process-wide default device (used when creation functions get no `device`). */
+export async function init(opts: DeviceOptions = {}): Promise<Device> {
+  defaultDevice = await Device.create(opts);
+  return defaultDevice;
+}
+
+export function setDefaultDevice(d: Device | null): void {
+  defaultDevice = d;
+}
+
+export function getDefaultDevice(): Device {
+  if (!defaultDevice) throw new Error('no default device: call `await init()` first, or pass { device }');
+  return defaultDevice;
+}

@@ -1,0 +1,161 @@
+/**
+ * The functional op API (also behind the Tensor methods). Numbers are accepted where PyTorch accepts
+ * Python scalars: they become kernel scalars (scale_shift, pow_scalar, clamp) instead of uploaded tensors
+ * wherever the math allows.
+ */
+import { full, zeros, zerosLike, onesLike } from '../create.js';
+import { backwardFrom, type BackwardOptions } from '../tape.js';
+import { sameShape, type Shape } from '../shape.js';
+import { keep, scope, track } from '../scope.js';
+import type { Tensor } from '../tensor.js';
+import { unaryOps, inRangeOp } from './unary.js';
+import { binaryOps, comparisonOps } from './binary.js';
+import { whereOp } from './where.js';
+import { sumOp, meanOp, maxOp, minOp, argmaxOp, argminOp } from './reduce.js';
+import { varianceOp } from './variance.js';
+import { matmulOp } from './matmul.js';
+import { reshapeOp, permuteOp, transposeOp, sliceOp, concatOp, broadcastToOp, cloneOp } from './movement.js';
+
+export { zeros, zerosLike, onesLike };
+type Num = Tensor | number;
+
+const scalarLike = (like: Tensor, v: number): Tensor => full([], v, { device: like.device });
+const asTensor = (x: Num, like: Tensor): Tensor => (typeof x === 'number' ? scalarLike(like, x) : x);
+
+function pair(op: string, a: Num, b: Num): [Tensor, Tensor] {
+  if (typeof a === 'number' && typeof b === 'number') throw new TypeError(`${op}: at least one argument must be a tensor`);
+  const like = (typeof a === 'number' ? b : a) as Tensor;
+  return [asTensor(a, like), asTensor(b, like)];
+}
+
+export const scaleShift = (x: Tensor, scale: number, shift: number): Tensor => unaryOps.scale_shift([x], { scale, shift });
+export const powScalar = (x: Tensor, exponent: number): Tensor => unaryOps.pow_scalar([x], { exponent });
+export const clamp = (x: Tensor, min: number | null, max: number | null): Tensor => unaryOps.clamp([x], { min, max });
+export const inRange = (x: Tensor, lo: number, hi: number): Tensor => inRangeOp([x], { lo, hi });
+
+export const neg = (x: Tensor): Tensor => unaryOps.neg([x], {});
+export const exp = (x: Tensor): Tensor => unaryOps.exp([x], {});
+export const log = (x: Tensor): Tensor => unaryOps.log([x], {});
+export const sqrt = (x: Tensor): Tensor => unaryOps.sqrt([x], {});
+export const abs = (x: Tensor): Tensor => unaryOps.abs([x], {});
+export const sign = (x: Tensor): Tensor => unaryOps.sign([x], {});
+export const square = (x: Tensor): Tensor => unaryOps.square([x], {});
+export const reciprocal = (x: Tensor): Tensor => unaryOps.reciprocal([x], {});
+
+export function add(a: Num, b: Num): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return scaleShift(a, 1, b);
+  if (typeof a === 'number' && typeof b !== 'number') return scaleShift(b, 1, a);
+  return binaryOps.add(pair('add', a, b), {});
+}
+export function sub(a: Num, b: Num): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return scaleShift(a, 1, -b);
+  if (typeof a === 'number' && typeof b !== 'number') return scaleShift(b, -1, a);
+  return binaryOps.sub(pair('sub', a, b), {});
+}
+export function mul(a: Num, b: Num): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return scaleShift(a, b, 0);
+  if (typeof a === 'number' && typeof b !== 'number') return scaleShift(b, a, 0);
+  return binaryOps.mul(pair('mul', a, b), {});
+}
+export function div(a: Num, b: Num): Tensor {
+  // x / c is computed as the true division, like PyTorch, not as x * (1/c).
+  return binaryOps.div(pair('div', a, b), {});
+}
+export function pow(a: Num, b: Num): Tensor {
+  if (typeof b === 'number' && typeof a !== 'number') return powScalar(a, b);
+  return binaryOps.pow(pair('pow', a, b), {});
+}
+export function minimum(a: Num, b: Num): Tensor {
+  return binaryOps.minimum(pair('minimum', a, b), {});
+}
+export function maximum(a: Num, b: Num): Tensor {
+  return binaryOps.maximum(pair('maximum', a, b), {});
+}
+export const eq = (a: Num, b: Num): Tensor => comparisonOps.eq(pair('eq', a, b), {});
+export const ne = (a: Num, b: Num): Tensor => comparisonOps.ne(pair('ne', a, b), {});
+export const lt = (a: Num, b: Num): Tensor => comparisonOps.lt(pair('lt', a, b), {});
+export const le = (a: Num, b: Num): Tensor => comparisonOps.le(pair('le', a, b), {});
+export const gt = (a: Num, b: Num): Tensor => comparisonOps.gt(pair('gt', a, b), {});
+export const ge = (a: Num, b: Num): Tensor => comparisonOps.ge(pair('ge', a, b), {});
+
+/** a where cond != 0, else b (all broadcast). */
+export function where(cond: Tensor, a: Num, b: Num): Tensor {
+  return whereOp([cond, asTensor(a, cond), asTensor(b, cond)], {});
+}
+
+const axesArg = (axes: number | number[] | undefined): number[] | undefined => (axes === undefined ? undefined : typeof axes === 'number' ? [axes] : axes);
+export const sum = (x: Tensor, axes?: number | number[], keepDims = false): Tensor => sumOp([x], { axes: axesArg(axes), keepDims });
+export const mean = (x: Tensor, axes?: number | number[], keepDims = false): Tensor => meanOp([x], { axes: axesArg(axes), keepDims });
+export const max = (x: Tensor, axes?: number | number[], keepDims = false): Tensor => maxOp([x], { axes: axesArg(axes), keepDims });
+export const min = (x: Tensor, axes?: number | number[], keepDims = false): Tensor => minOp([x], { axes: axesArg(axes), keepDims });
+export const argmax = (x: Tensor, axis: number, keepDims = false): Tensor => argmaxOp([x], { axis, keepDims });
+export const argmin = (x: Tensor, axis: number, keepDims = false): Tensor => argminOp([x], { axis, keepDims });
+/** Variance with Bessel's correction by default (correction: 1), as torch.var. */
+export const variance = (x: Tensor, axes?: number | number[], opts: { keepDims?: boolean; correction?: number } = {}): Tensor =>
+  varianceOp([x], { axes: axesArg(axes), keepDims: opts.keepDims ?? false, correction: opts.correction ?? 1 });
+
+export const matmul = (a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor => matmulOp([a, b], opts);
+
+export const reshape = (x: Tensor, shape: readonly number[]): Tensor => reshapeOp([x], { shape: [...shape] });
+export const flatten = (x: Tensor, startDim = 0): Tensor => reshape(x, [...x.shape.slice(0, startDim), -1]);
+export const permute = (x: Tensor, dims: readonly number[]): Tensor => permuteOp([x], { dims: [...dims] });
+export const transpose = (x: Tensor, dim0 = -2, dim1 = -1): Tensor => transposeOp([x], { dim0, dim1 });
+/** Elements start..end-1 along dim (negative indices count from the end; end defaults to the dim's size). */
+export const slice = (x: Tensor, dim: number, start: number, end?: number): Tensor =>
+  sliceOp([x], { dim, start, end: end ?? x.shape[dim < 0 ? dim + x.rank : dim] ?? 0 });
+export const concat = (xs: Tensor[], dim = 0): Tensor => concatOp(xs, { dim });
+export const broadcastTo = (x: Tensor, shape: readonly number[]): Tensor => (sameShape(x.shape, shape) ? x : broadcastToOp([x], { shape: [...shape] }));
+export const clone = (x: Tensor): Tensor => cloneOp([x], {});
+
+/** Sums g down to `shape` (undoes broadcasting). */
+export function sumTo(g: Tensor, shape: Shape): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.rank - shape.length;
+  const axes = [...g.shape.keys()].filter((i) => i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1));
+  return reshape(sum(g, axes, true), shape);
+}
+
+/** Backpropagates into the `.grad` of every leaf that requires grad (accumulating, as PyTorch). */
+export function backward(root: Tensor, seed?: Tensor, opts: { retainGraph?: boolean } = {}): void {
+  const grads = backwardFrom(root, { seed, retainGraph: opts.retainGraph }, { add, onesLike });
+  for (const [leaf, g] of grads) {
+    if (leaf.grad) {
+      const prev = leaf.grad;
+      leaf.grad = keep(add(prev, g));
+      prev.dispose();
+      g.dispose();
+    } else {
+      leaf.grad = g;
+    }
+  }
+}
+
+/**
+ * The gradients of f (a scalar, or any shape with `seed`) with respect to `inputs`, and f's value.
+ * Only paths to `inputs` are differentiated: parameters that require grad get none (an attack asks for
+ * d loss / d x without paying for weight gradients). Inputs need not require grad. The value and the
+ * gradients are the caller's; everything else f created is disposed.
+ */
+export function valueAndGrad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: Omit<BackwardOptions, 'targets'> = {}): { value: Tensor; grads: Tensor[] } {
+  const restore = inputs.map((t) => (t.node ? null : t.requiresGrad));
+  inputs.forEach((t) => { if (!t.node && t.dtype === 'float32') t.requiresGrad = true; });
+  try {
+    const out = scope(() => {
+      const y = f(...inputs);
+      const map = backwardFrom(y, { ...opts, targets: new Set(inputs) }, { add, onesLike });
+      const grads = inputs.map((t) => map.get(t) ?? zerosLike(t));
+      return { value: y.detach(), grads };
+    });
+    // Gradients from the walk were kept out of scopes; they belong to the caller's scope like any result.
+    for (const g of out.grads) track(g);
+    return out;
+  } finally {
+    inputs.forEach((t, i) => { if (restore[i] !== null) t.requiresGrad = restore[i]!; });
+  }
+}
+
+export function grad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: Omit<BackwardOptions, 'targets'> = {}): Tensor[] {
+  const { value, grads } = valueAndGrad(f, inputs, opts);
+  value.dispose();
+  return grads;
+}

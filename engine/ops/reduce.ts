@@ -1,0 +1,140 @@
+/**
+ * Reductions over any set of axes: sum, mean, max, min (max/min share the gradient among ties, as
+ * torch.amax), and argmax/argmin over one axis (int32, no gradient). The reduced axes are moved last by a
+ * permuting copy when they are not already, then one kernel reduces contiguous rows.
+ */
+import { defineOp, type AuditCase } from '../op.js';
+import { empty } from '../create.js';
+import { ref, refGroups, type RefTensor } from '../ref/tensor.js';
+import { fmt, normAxes, sizeOf, type Shape } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import { runReduce, type ReduceKernelOp } from '../../kernels/reduce.js';
+import * as o from './index.js';
+
+export interface ReduceAttrs { axes?: number[]; keepDims?: boolean }
+
+/** The output shape, with reduced axes kept as 1 or dropped. */
+export function reducedShape(shape: Shape, axes: number[], keepDims: boolean): number[] {
+  return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
+}
+
+function reduceForward(op: ReduceKernelOp, x: Tensor, axes: number[], keepDims: boolean, scale = 1): Tensor {
+  const kept = [...x.shape.keys()].filter((i) => !axes.includes(i));
+  const perm = [...kept, ...axes];
+  const len = sizeOf(axes.map((a) => x.shape[a]!));
+  if (len === 0 && op !== 'sum') throw new RangeError(`${op}: cannot reduce over an empty axis (shape ${fmt(x.shape)}, axes ${JSON.stringify(axes)})`);
+  const src = perm.every((p, i) => p === i) ? x : o.permute(x, perm);
+  const y = empty(x.device, reducedShape(x.shape, axes, keepDims), op.startsWith('arg') ? 'int32' : 'float32');
+  runReduce(x.device, op, src.storage.binding(), y.storage.binding(), y.size, len, scale);
+  return y;
+}
+
+/** Reference reduction: visits each output with the list of input values reduced into it. */
+function refReduce(x: RefTensor, axes: number[], keepDims: boolean, f: (vals: number[]) => number): RefTensor {
+  const outShape = reducedShape(x.shape, axes, keepDims);
+  const groups = refGroups(x.shape, axes);
+  return ref(outShape, groups.map((idx) => f(idx.map((i) => x.data[i]!))));
+}
+
+function refReduceBackward(x: RefTensor, axes: number[], g: RefTensor, weights: (vals: number[]) => number[]): RefTensor {
+  const gx = ref(x.shape);
+  refGroups(x.shape, axes).forEach((idx, k) => {
+    const w = weights(idx.map((i) => x.data[i]!));
+    idx.forEach((i, j) => { gx.data[i] = g.data[k]! * w[j]!; });
+  });
+  return gx;
+}
+
+const REDUCE_SHAPES: [Shape, number[] | undefined, boolean][] = [
+  [[7], undefined, false], [[3, 5], [1], false], [[3, 5], [0], true], [[3, 5], [], false], [[2, 3, 4], [0, 2], false],
+  [[2, 3, 4], [1], true], [[2, 3, 4], [2], false], [[4, 1, 6], [1], false], [[2, 1000], [1], false], [[1], [0], true],
+];
+
+function reduceCases(name: string, gen: 'normal' | 'distinct'): AuditCase<ReduceAttrs>[] {
+  return REDUCE_SHAPES.map(([s, axes, keepDims]) => ({ name: `${name} ${JSON.stringify(s)} axes ${JSON.stringify(axes ?? 'all')}${keepDims ? ' keep' : ''}`, shapes: [s], attrs: { axes, keepDims }, gen: [gen] }));
+}
+
+const axesOf = (x: { shape: Shape }, a: ReduceAttrs, op: string) => normAxes(op, a.axes, x.shape.length);
+const sumOf = (v: number[]) => v.reduce((p, q) => p + q, 0);
+
+/** The gradient of a reduction broadcast back over the input (g reshaped with the reduced axes kept as 1). */
+function spread(g: Tensor, shape: Shape, axes: number[]): Tensor {
+  return o.broadcastTo(o.reshape(g, reducedShape(shape, axes, true)), shape);
+}
+
+export const sumOp = defineOp<ReduceAttrs>({
+  name: 'sum',
+  forward: ([x], a) => reduceForward('sum', x!, axesOf(x!, a, 'sum'), a.keepDims ?? false),
+  backward: (g, ctx) => [spread(g, ctx.inputShapes[0]!, axesOf({ shape: ctx.inputShapes[0]! }, ctx.attrs, 'sum'))],
+  reference: {
+    forward: ([x], a) => refReduce(x!, axesOf(x!, a, 'sum'), a.keepDims ?? false, sumOf),
+    backward: ([x], a, _, g) => [refReduceBackward(x!, axesOf(x!, a, 'sum'), g, (v) => v.map(() => 1))],
+  },
+  audit: reduceCases('sum', 'normal'),
+});
+
+export const meanOp = defineOp<ReduceAttrs>({
+  name: 'mean',
+  forward: ([x], a) => {
+    const axes = axesOf(x!, a, 'mean');
+    return reduceForward('sum', x!, axes, a.keepDims ?? false, 1 / sizeOf(axes.map((i) => x!.shape[i]!)));
+  },
+  backward: (g, ctx) => {
+    const shape = ctx.inputShapes[0]!;
+    const axes = axesOf({ shape }, ctx.attrs, 'mean');
+    return [o.scaleShift(spread(g, shape, axes), 1 / sizeOf(axes.map((i) => shape[i]!)), 0)];
+  },
+  reference: {
+    forward: ([x], a) => refReduce(x!, axesOf(x!, a, 'mean'), a.keepDims ?? false, (v) => sumOf(v) / v.length),
+    backward: ([x], a, _, g) => [refReduceBackward(x!, axesOf(x!, a, 'mean'), g, (v) => v.map(() => 1 / v.length))],
+  },
+  audit: reduceCases('mean', 'normal'),
+});
+
+function extremum(name: 'max' | 'min') {
+  const pick = name === 'max' ? Math.max : Math.min;
+  return defineOp<ReduceAttrs>({
+    name,
+    forward: ([x], a) => reduceForward(name, x!, axesOf(x!, a, name), a.keepDims ?? false),
+    save: { inputs: true, output: true },
+    backward: (g, ctx) => {
+      const [x, y] = ctx.saved as [Tensor, Tensor];
+      const axes = axesOf(x, ctx.attrs, name);
+      const mask = o.eq(x, o.reshape(y, reducedShape(x.shape, axes, true)));
+      const count = o.sum(mask, axes, true);
+      return [o.div(o.mul(spread(g, x.shape, axes), mask), count)];
+    },
+    reference: {
+      forward: ([x], a) => refReduce(x!, axesOf(x!, a, name), a.keepDims ?? false, (v) => pick(...v)),
+      backward: ([x], a, _, g) => [refReduceBackward(x!, axesOf(x!, a, name), g, (v) => {
+        const m = pick(...v);
+        const n = v.filter((u) => u === m).length;
+        return v.map((u) => (u === m ? 1 / n : 0));
+      })],
+    },
+    audit: reduceCases(name, 'distinct'),
+  });
+}
+export const maxOp = extremum('max');
+export const minOp = extremum('min');
+
+export interface ArgAttrs { axis: number; keepDims?: boolean }
+
+function argExtremum(name: 'argmax' | 'argmin') {
+  const better = name === 'argmax' ? (u: number, v: number) => u > v : (u: number, v: number) => u < v;
+  return defineOp<ArgAttrs>({
+    name,
+    forward: ([x], a) => reduceForward(name, x!, normAxes(name, a.axis, x!.rank), a.keepDims ?? false),
+    reference: {
+      forward: ([x], a) => refReduce(x!, normAxes(name, a.axis, x!.shape.length), a.keepDims ?? false, (v) => v.reduce((bi, u, i) => (better(u, v[bi]!) ? i : bi), 0)),
+    },
+    audit: [
+      { name: `${name} [3,5] axis 1`, shapes: [[3, 5]], attrs: { axis: 1 }, gen: ['distinct'] },
+      { name: `${name} [2,3,4] axis 0 keep`, shapes: [[2, 3, 4]], attrs: { axis: 0, keepDims: true }, gen: ['distinct'] },
+      { name: `${name} ties go to the first`, shapes: [[4, 6]], attrs: { axis: 1 }, gen: ['mask'] },
+      { name: `${name} [2,700] axis 1`, shapes: [[2, 700]], attrs: { axis: 1 }, gen: ['distinct'] },
+    ],
+  });
+}
+export const argmaxOp = argExtremum('argmax');
+export const argminOp = argExtremum('argmin');
