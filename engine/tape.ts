@@ -168,8 +168,13 @@ export function backwardFrom(root: Tensor, opts: BackwardOptions, ops: { add: (a
         scope(() => {
           const ctx: BackwardContext<unknown> = { saved: n.savedTensors(), needs: nd, inputShapes: n.inputShapes, outputShape: n.outputShape, attrs: n.attrs };
           const gins = n.backward(g, ctx);
+          const seen = new Set<Tensor>([g]);
           gins.forEach((gi, i) => {
             if (!nd[i] || !gi) return;
+            // A backward may pass g through (add) or return one tensor twice (x + x): each use gets its own
+            // handle on the storage, since accumulation disposes what it consumes.
+            if (seen.has(gi)) gi = gi.alias();
+            seen.add(gi);
             if (!sameShape(gi.shape, n.inputShapes[i]!)) {
               throw new Error(`backward of '${n.op}': gradient for input ${i} has shape ${fmt(gi.shape)}, expected ${fmt(n.inputShapes[i]!)}`);
             }

@@ -1,0 +1,166 @@
+/**
+ * The gradient audit. For every registered op and each of its audit cases (odd sizes, size-1 dims, large
+ * and small magnitudes), on inputs drawn reproducibly as exact float32 values:
+ *   1. GPU forward vs the op's float64 CPU reference;
+ *   2. GPU gradients (through the tape, seeded with a random cotangent) vs the reference's gradients;
+ *   3. the reference's gradients vs central finite differences of the reference forward, in float64.
+ * Tolerances: (1) and (2) use the op's tolerance (default |err| <= 1e-5*max(1,max|ref|) + 1e-4*|ref|);
+ * (3) uses PyTorch gradcheck's atol 1e-5, rtol 1e-3 with a relative step of 1e-6.
+ */
+import { getOp, registeredOps, applyOp, type InputGen, type OpDef } from './op.js';
+import { compare, DEFAULT_TOLERANCE, type Comparison, type Tolerance } from './compare.js';
+import { tensor } from './create.js';
+import { valueAndGrad } from './ops/index.js';
+import { scope } from './scope.js';
+import { ref, type RefTensor } from './ref/tensor.js';
+import { CpuRandom } from './ref/random.js';
+import { sizeOf, type Shape } from './shape.js';
+import type { Device } from './device.js';
+import type { Tensor } from './tensor.js';
+
+export const FD_TOLERANCE: Tolerance = { atol: 1e-5, rtol: 1e-3 };
+const FD_STEP = 1e-6;
+/** Finite differences visit at most this many elements per input (chosen at random beyond it). */
+const FD_MAX_ELEMENTS = 48;
+
+export interface AuditCheck { case: string; check: 'forward' | 'gradient' | 'finite-diff'; input?: number; cmp: Comparison }
+
+export interface AuditRow {
+  op: string;
+  cases: number;
+  forward: { maxAbs: number; maxRel: number };
+  gradient: { maxAbs: number; maxRel: number } | null;
+  finiteDiff: { maxAbs: number; maxRel: number } | null;
+  tolerance: Tolerance;
+  pass: boolean;
+  failures: string[];
+}
+
+export interface AuditOptions { ops?: string[]; seed?: number }
+
+/** Draws one input as float32-exact numbers. */
+export function drawInput(rng: CpuRandom, shape: Shape, gen: InputGen, scale: number): RefTensor {
+  const n = sizeOf(shape);
+  let vals: number[];
+  switch (gen) {
+    case 'positive': vals = Array.from({ length: n }, () => rng.uniform(0.2, 2)); break;
+    case 'away': vals = Array.from({ length: n }, () => (rng.next() < 0.5 ? -1 : 1) * rng.uniform(0.2, 2)); break;
+    case 'mask': vals = Array.from({ length: n }, () => (rng.next() < 0.5 ? 0 : 1)); break;
+    // A shuffled grid: all values distinct and at least 2/n apart, so no ties and no FD step crosses one.
+    case 'distinct': vals = rng.permutation(n).map((k) => ((k - n / 2) * 2) / Math.max(n, 1)); break;
+    default: vals = Array.from({ length: n }, () => rng.normal());
+  }
+  return ref(shape, vals.map((v) => Math.fround(v * (gen === 'mask' ? 1 : scale))));
+}
+
+function weightedSum(y: RefTensor, g: RefTensor): number {
+  let s = 0;
+  for (let i = 0; i < y.data.length; i++) s += y.data[i]! * g.data[i]!;
+  return s;
+}
+
+/** Central differences of sum(gout * f(x)) for sampled elements of input k, beside the reference gradient. */
+function finiteDifferences(def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, gout: RefTensor, k: number, grad: RefTensor, rng: CpuRandom): Comparison {
+  const x = inputs[k]!;
+  const idx = x.data.length <= FD_MAX_ELEMENTS ? [...x.data.keys()] : rng.permutation(x.data.length).slice(0, FD_MAX_ELEMENTS);
+  const fd: number[] = [];
+  const an: number[] = [];
+  for (const i of idx) {
+    const v = x.data[i]!;
+    const h = FD_STEP * Math.max(1, Math.abs(v));
+    const at = (u: number) => {
+      const xs = inputs.slice();
+      const d = Float64Array.from(x.data);
+      d[i] = u;
+      xs[k] = { shape: x.shape, data: d };
+      return weightedSum(def.reference.forward(xs, attrs), gout);
+    };
+    fd.push((at(v + h) - at(v - h)) / (2 * h));
+    an.push(grad.data[i]!);
+  }
+  return compare(fd, an, FD_TOLERANCE);
+}
+
+function summary(cmps: Comparison[]): { maxAbs: number; maxRel: number } | null {
+  if (!cmps.length) return null;
+  return { maxAbs: Math.max(...cmps.map((c) => c.maxAbs)), maxRel: Math.max(...cmps.map((c) => c.maxRel)) };
+}
+
+function isDifferentiable(def: OpDef<unknown>): boolean {
+  return (!!def.backward || !!def.composite) && !!def.reference.backward;
+}
+
+async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promise<AuditRow> {
+  const tol = { ...DEFAULT_TOLERANCE, ...def.tolerance };
+  const checks: AuditCheck[] = [];
+  const failures: string[] = [];
+  const rng = new CpuRandom(seed ^ hash(def.name));
+  for (const c of def.audit) {
+    try {
+      const inputs = c.shapes.map((s, i) => drawInput(rng, s, c.gen?.[i] ?? 'normal', c.scale ?? 1));
+      const want = def.reference.forward(inputs, c.attrs);
+      const diff = isDifferentiable(def) ? inputs.map((_, i) => !(def.nondiff ?? []).includes(i)) : inputs.map(() => false);
+      const gout = drawInput(rng, want.shape, 'normal', 1);
+      const wantGrads = diff.some(Boolean) ? def.reference.backward!(inputs, c.attrs, want, gout) : [];
+      const { out, grads } = await runOnGpu(device, def, inputs, c.attrs, diff, gout);
+      checks.push({ case: c.name, check: 'forward', cmp: compare(out, want.data, tol) });
+      diff.forEach((d, i) => {
+        if (!d || !wantGrads[i]) return;
+        checks.push({ case: c.name, check: 'gradient', input: i, cmp: compare(grads[i]!, wantGrads[i]!.data, tol) });
+        checks.push({ case: c.name, check: 'finite-diff', input: i, cmp: finiteDifferences(def, inputs, c.attrs, gout, i, wantGrads[i]!, rng) });
+      });
+    } catch (e) {
+      failures.push(`${c.name}: ${(e as Error).message}`);
+    }
+  }
+  for (const ch of checks) {
+    if (!ch.cmp.pass) {
+      failures.push(`${ch.case}: ${ch.check}${ch.input !== undefined ? ` (input ${ch.input})` : ''} element ${ch.cmp.worstIndex} is ${ch.cmp.got}, expected ${ch.cmp.want} (${ch.cmp.worstRatio.toFixed(2)}x the tolerance)`);
+    }
+  }
+  const of = (k: AuditCheck['check']) => checks.filter((c) => c.check === k).map((c) => c.cmp);
+  return {
+    op: def.name, cases: def.audit.length,
+    forward: summary(of('forward')) ?? { maxAbs: NaN, maxRel: NaN },
+    gradient: summary(of('gradient')), finiteDiff: summary(of('finite-diff')),
+    tolerance: tol, pass: failures.length === 0 && def.audit.length > 0, failures,
+  };
+}
+
+async function runOnGpu(device: Device, def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, diff: boolean[], gout: RefTensor): Promise<{ out: ArrayLike<number>; grads: (ArrayLike<number> | null)[] }> {
+  const made = scope(() => {
+    const xs = inputs.map((x) => tensor(x.data, x.shape, { device }));
+    const targets = xs.filter((_, i) => diff[i]);
+    if (!targets.length) return { y: applyOp(def, xs, attrs), grads: [] as Tensor[] };
+    const seed = tensor(gout.data, gout.shape, { device });
+    const { value, grads } = valueAndGrad(() => applyOp(def, xs, attrs), targets, { seed });
+    return { y: value, grads };
+  });
+  try {
+    const out = await made.y.read();
+    const g: (ArrayLike<number> | null)[] = [];
+    let k = 0;
+    for (const d of diff) g.push(d ? await made.grads[k++]!.read() : null);
+    return { out, grads: g };
+  } finally {
+    made.y.dispose();
+    made.grads.forEach((t) => t.dispose());
+  }
+}
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
+  return h >>> 0;
+}
+
+export async function runAudit(device: Device, opts: AuditOptions = {}): Promise<AuditRow[]> {
+  const defs = opts.ops?.length ? opts.ops.map((n) => {
+    const d = getOp(n);
+    if (!d) throw new Error(`audit: unknown op '${n}' (ops: ${registeredOps().map((o) => o.name).sort().join(', ')})`);
+    return d;
+  }) : registeredOps();
+  const rows: AuditRow[] = [];
+  for (const def of defs) rows.push(await auditOp(device, def, opts.seed ?? 0));
+  return rows;
+}
