@@ -1,0 +1,199 @@
+/**
+ * Runs reference-case files (../shared/docs/REFERENCE_CASES.md): each case's inputs go through the engine
+ * on the device in float32, and every output and gradient is compared with the stored values. Ops the
+ * engine lacks are reported as skipped, never dropped; a malformed file is an error naming the file, the
+ * case and the field.
+ */
+import { readFileSync } from 'node:fs';
+import { compare, DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
+import { tensor } from './create.js';
+import { noGrad } from './tape.js';
+import { scope } from './scope.js';
+import { sizeOf } from './shape.js';
+import * as o from './ops/index.js';
+import type { Device } from './device.js';
+import type { Tensor } from './tensor.js';
+
+export class CaseFileError extends Error {}
+
+interface CaseTensor { shape: number[]; dtype: 'float32' | 'float64' | 'int64'; data: number[] }
+interface Case {
+  name: string; op: string; params: Record<string, unknown>; inputs: Record<string, CaseTensor>; outputs: Record<string, CaseTensor>;
+  gout: CaseTensor | null; gout_for: string | null; grads: Record<string, CaseTensor>;
+}
+
+export interface CaseResult {
+  file: string; case: string; op: string; status: 'pass' | 'fail' | 'skipped';
+  /** Largest error as a fraction of the tolerance over all compared tensors. */
+  worstRatio: number; maxAbs: number; detail: string;
+}
+
+type Params = Record<string, unknown>;
+type Inputs = Record<string, Tensor>;
+type Adapter = (x: Inputs, p: Params) => Record<string, Tensor>;
+
+const num = (p: Params, k: string): number => p[k] as number;
+const opt = (p: Params, k: string): number | null => (p[k] === null || p[k] === undefined ? null : (p[k] as number));
+const y = (t: Tensor) => ({ y: t });
+
+const unary = (f: (t: Tensor) => Tensor): Adapter => (x) => y(f(x.x!));
+const binary = (f: (a: Tensor, b: Tensor) => Tensor): Adapter => (x) => y(f(x.a!, x.b!));
+const dimsOf = (p: Params): number[] | undefined => ((p.dims as number[] | undefined)?.length ? (p.dims as number[]) : undefined);
+
+/** The engine's meaning of each case op, in the case format's names and conventions. */
+const ADAPTERS: Record<string, Adapter> = {
+  matmul: (x, p) => y(o.matmul(x.a!, x.b!, { transA: !!p.transpose_a, transB: !!p.transpose_b })),
+  linear: (x) => {
+    const out = o.matmul(x.x!, x.weight!, { transB: true });
+    return y(x.bias ? o.add(out, x.bias) : out);
+  },
+  neg: unary(o.neg), exp: unary(o.exp), log: unary(o.log), sqrt: unary(o.sqrt), abs: unary(o.abs), sign: unary(o.sign),
+  square: unary(o.square), reciprocal: unary(o.reciprocal),
+  scale_shift: (x, p) => y(o.scaleShift(x.x!, num(p, 'scale'), num(p, 'shift'))),
+  pow_scalar: (x, p) => y(o.powScalar(x.x!, num(p, 'exponent'))),
+  clamp: (x, p) => y(o.clamp(x.x!, opt(p, 'min'), opt(p, 'max'))),
+  add: binary(o.add), sub: binary(o.sub), mul: binary(o.mul), div: binary(o.div), pow: binary(o.pow),
+  minimum: binary(o.minimum), maximum: binary(o.maximum),
+  eq: binary(o.eq), ne: binary(o.ne), lt: binary(o.lt), le: binary(o.le), gt: binary(o.gt), ge: binary(o.ge),
+  where: (x) => y(o.where(x.cond!, x.a!, x.b!)),
+  sum: (x, p) => y(o.sum(x.x!, dimsOf(p), !!p.keepdim)),
+  mean: (x, p) => y(o.mean(x.x!, dimsOf(p), !!p.keepdim)),
+  max: (x, p) => y(o.max(x.x!, dimsOf(p), !!p.keepdim)),
+  min: (x, p) => y(o.min(x.x!, dimsOf(p), !!p.keepdim)),
+  var: (x, p) => y(o.variance(x.x!, dimsOf(p), { keepDims: !!p.keepdim, correction: (p.correction as number | undefined) ?? 1 })),
+  argmax: (x, p) => y(o.argmax(x.x!, num(p, 'dim'), !!p.keepdim)),
+  argmin: (x, p) => y(o.argmin(x.x!, num(p, 'dim'), !!p.keepdim)),
+  reshape: (x, p) => y(o.reshape(x.x!, p.shape as number[])),
+  permute: (x, p) => y(o.permute(x.x!, p.dims as number[])),
+  transpose: (x, p) => y(o.transpose(x.x!, num(p, 'dim0'), num(p, 'dim1'))),
+  slice: (x, p) => y(o.slice(x.x!, num(p, 'dim'), num(p, 'start'), num(p, 'end'))),
+  concat: (x, p) => y(o.concat(Object.keys(x).filter((k) => /^x\d+$/.test(k)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => x[k]!), num(p, 'dim'))),
+  broadcast_to: (x, p) => y(o.broadcastTo(x.x!, p.shape as number[])),
+  // A 2-layer MLP, mean((relu(x W1^T + b1) W2^T + b2 - t)^2): autodiff through a composite function.
+  mlp2: (x) => {
+    const h = o.maximum(o.add(o.matmul(x.x!, x.w1!, { transB: true }), x.b1!), 0);
+    const out = o.add(o.matmul(h, x.w2!, { transB: true }), x.b2!);
+    return { loss: o.mean(o.square(o.sub(out, x.t!))) };
+  },
+};
+
+export function supportedCaseOps(): string[] {
+  return Object.keys(ADAPTERS).sort();
+}
+
+function fail(file: string, where: string, msg: string): never {
+  throw new CaseFileError(`${file}: ${where}: ${msg}`);
+}
+
+function checkTensor(file: string, where: string, t: unknown): CaseTensor {
+  if (!t || typeof t !== 'object') fail(file, where, 'expected a tensor object {shape, dtype, data}');
+  const c = t as CaseTensor;
+  if (!Array.isArray(c.shape) || c.shape.some((d) => !Number.isInteger(d) || d < 0)) fail(file, `${where}.shape`, `expected an array of non-negative integers, got ${JSON.stringify(c.shape)}`);
+  if (!['float32', 'float64', 'int64'].includes(c.dtype)) fail(file, `${where}.dtype`, `expected float32, float64 or int64, got ${JSON.stringify(c.dtype)}`);
+  if (!Array.isArray(c.data) || c.data.length !== sizeOf(c.shape)) fail(file, `${where}.data`, `expected ${sizeOf(c.shape)} values for shape [${c.shape.join(', ')}], got ${Array.isArray(c.data) ? c.data.length : typeof c.data}`);
+  if (c.data.some((v) => typeof v !== 'number' && v !== null)) fail(file, `${where}.data`, 'expected numbers');
+  return c;
+}
+
+function checkTensors(file: string, where: string, m: unknown): Record<string, CaseTensor> {
+  if (!m || typeof m !== 'object' || Array.isArray(m)) fail(file, where, 'expected an object of tensors');
+  return Object.fromEntries(Object.entries(m as object).map(([k, v]) => [k, checkTensor(file, `${where}.${k}`, v)]));
+}
+
+/** Reads and validates a case file; throws CaseFileError naming the file, case and field. */
+export function loadCaseFile(file: string): Case[] {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new CaseFileError(`${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : `not valid JSON: ${(e as Error).message}`}`);
+  }
+  const d = doc as { schema_version?: unknown; cases?: unknown };
+  if (!d || typeof d !== 'object') fail(file, 'top level', 'expected an object');
+  if (d.schema_version !== 1) fail(file, 'schema_version', `expected 1, got ${JSON.stringify(d.schema_version)}`);
+  if (!Array.isArray(d.cases)) fail(file, 'cases', 'expected an array');
+  const names = new Set<string>();
+  return d.cases.map((raw: unknown, i: number) => {
+    const c = raw as Partial<Case>;
+    const where = `case ${typeof c?.name === 'string' ? `'${c.name}'` : `#${i}`}`;
+    if (!c || typeof c !== 'object') fail(file, `case #${i}`, 'expected an object');
+    if (typeof c.name !== 'string' || !c.name) fail(file, `${where}.name`, 'expected a non-empty string');
+    if (names.has(c.name)) fail(file, `${where}.name`, 'duplicate case name');
+    names.add(c.name);
+    if (typeof c.op !== 'string') fail(file, `${where}.op`, 'expected a string');
+    const params = c.params ?? {};
+    if (typeof params !== 'object' || Array.isArray(params)) fail(file, `${where}.params`, 'expected an object');
+    const inputs = checkTensors(file, `${where}.inputs`, c.inputs);
+    const outputs = checkTensors(file, `${where}.outputs`, c.outputs);
+    const gout = c.gout === null || c.gout === undefined ? null : checkTensor(file, `${where}.gout`, c.gout);
+    const goutFor = c.gout_for ?? null;
+    if (gout && (typeof goutFor !== 'string' || !outputs[goutFor])) fail(file, `${where}.gout_for`, `must name one of the outputs (${Object.keys(outputs).join(', ')}), got ${JSON.stringify(goutFor)}`);
+    if (gout && goutFor && outputs[goutFor]!.shape.join() !== gout.shape.join()) fail(file, `${where}.gout`, `shape [${gout.shape}] differs from outputs.${goutFor} [${outputs[goutFor]!.shape}]`);
+    const grads = c.grads === undefined || c.grads === null ? {} : checkTensors(file, `${where}.grads`, c.grads);
+    for (const k of Object.keys(grads)) if (!inputs[k]) fail(file, `${where}.grads.${k}`, 'names no input');
+    if (Object.keys(grads).length && !gout) fail(file, `${where}.gout`, 'grads are given but gout is null');
+    return { name: c.name, op: c.op, params: params as Params, inputs, outputs, gout, gout_for: goutFor, grads };
+  });
+}
+
+function toTensor(device: Device, t: CaseTensor): Tensor {
+  return tensor(t.data, t.shape, { device, dtype: t.dtype === 'int64' ? 'int32' : 'float32' });
+}
+
+async function runCase(device: Device, file: string, c: Case, tol: Tolerance): Promise<CaseResult> {
+  const base = { file, case: c.name, op: c.op };
+  const adapter = ADAPTERS[c.op];
+  if (!adapter) return { ...base, status: 'skipped', worstRatio: 0, maxAbs: 0, detail: 'skipped (unsupported op)' };
+  const targets = Object.keys(c.grads);
+  const produced = scope(() => {
+    const x = Object.fromEntries(Object.entries(c.inputs).map(([k, v]) => [k, toTensor(device, v)]));
+    const outs = noGrad(() => adapter(x, c.params));
+    let grads: Record<string, Tensor> = {};
+    if (c.gout && targets.length) {
+      const seed = toTensor(device, c.gout);
+      const r = o.valueAndGrad(() => adapter(x, c.params)[c.gout_for!]!, targets.map((k) => x[k]!), { seed });
+      grads = Object.fromEntries(targets.map((k, i) => [k, r.grads[i]!]));
+    }
+    return { outs, grads };
+  });
+  const checks: [string, Tensor | undefined, CaseTensor][] = [
+    ...Object.entries(c.outputs).map(([k, v]) => [`outputs.${k}`, produced.outs[k], v] as [string, Tensor | undefined, CaseTensor]),
+    ...Object.entries(c.grads).map(([k, v]) => [`grads.${k}`, produced.grads[k], v] as [string, Tensor | undefined, CaseTensor]),
+  ];
+  let worstRatio = 0;
+  let maxAbs = 0;
+  const problems: string[] = [];
+  try {
+    for (const [what, got, want] of checks) {
+      if (!got) { problems.push(`${what}: the engine produced no such tensor`); continue; }
+      if (got.shape.join() !== want.shape.join()) { problems.push(`${what}: shape [${got.shape}] vs expected [${want.shape}]`); continue; }
+      const exact = want.dtype === 'int64';
+      const cmp = compare(await got.read(), want.data.map((v) => (v === null ? NaN : v)), exact ? { atol: 0, rtol: 0 } : tol);
+      worstRatio = Math.max(worstRatio, cmp.worstRatio);
+      maxAbs = Math.max(maxAbs, cmp.maxAbs);
+      if (!cmp.pass) problems.push(`${what}[${cmp.worstIndex}] = ${cmp.got}, expected ${cmp.want}`);
+    }
+  } finally {
+    for (const t of [...Object.values(produced.outs), ...Object.values(produced.grads)]) t.dispose();
+  }
+  return { ...base, status: problems.length ? 'fail' : 'pass', worstRatio, maxAbs, detail: problems.join('; ') };
+}
+
+export interface CaseRunOptions { tolerance?: Partial<Tolerance> }
+
+/** Validates every file first (so a malformed file fails before any work), then runs all cases. */
+export async function runCaseFiles(device: Device, files: string[], opts: CaseRunOptions = {}): Promise<CaseResult[]> {
+  const tol = { ...DEFAULT_TOLERANCE, ...opts.tolerance };
+  const loaded = files.map((f) => [f, loadCaseFile(f)] as const);
+  const results: CaseResult[] = [];
+  for (const [file, cases] of loaded) {
+    for (const c of cases) {
+      try {
+        results.push(await runCase(device, file, c, tol));
+      } catch (e) {
+        results.push({ file, case: c.name, op: c.op, status: 'fail', worstRatio: Infinity, maxAbs: Infinity, detail: (e as Error).message });
+      }
+    }
+  }
+  return results;
+}

@@ -1,0 +1,55 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { useDevice } from '../helpers.js';
+import { CaseFileError, runCaseFiles } from '../../engine/audit_cases.js';
+
+const dev = useDevice();
+const casesDir = join(import.meta.dirname, '../cases');
+const FILES = ['matmul', 'elementwise', 'reductions', 'movement', 'mlp2'].map((f) => join(casesDir, `${f}.json`));
+
+describe('PyTorch reference cases', () => {
+  it.each(FILES)('%s: every case passes within the default tolerance', async (file) => {
+    const results = await runCaseFiles(dev(), [file]);
+    const bad = results.filter((r) => r.status !== 'pass');
+    expect(bad.map((r) => `${r.case}: ${r.status} ${r.detail}`)).toEqual([]);
+    expect(results.length).toBeGreaterThan(0);
+  });
+});
+
+describe('case files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cases-'));
+  const write = (name: string, doc: unknown) => {
+    const p = join(dir, name);
+    writeFileSync(p, typeof doc === 'string' ? doc : JSON.stringify(doc));
+    return p;
+  };
+  const t = (shape: number[], data: number[], dtype = 'float32') => ({ shape, dtype, data });
+  const good = { name: 'neg', op: 'neg', params: {}, inputs: { x: t([2], [1, -2]) }, outputs: { y: t([2], [-1, 2], 'float64') }, gout: null, gout_for: null, grads: {} };
+
+  it('reports ops the engine lacks as skipped, and counts them', async () => {
+    const f = write('skip.json', { schema_version: 1, cases: [good, { ...good, name: 'conv', op: 'conv2d_not_yet' }] });
+    const r = await runCaseFiles(dev(), [f]);
+    expect(r.map((x) => x.status)).toEqual(['pass', 'skipped']);
+    expect(r[1]!.detail).toContain('unsupported op');
+  });
+
+  it('fails a case whose stored values are wrong, naming the element', async () => {
+    const f = write('wrong.json', { schema_version: 1, cases: [{ ...good, outputs: { y: t([2], [-1, 2.5], 'float64') } }] });
+    const [r] = await runCaseFiles(dev(), [f]);
+    expect(r!.status).toBe('fail');
+    expect(r!.detail).toContain('outputs.y[1]');
+  });
+
+  it.each([
+    ['not JSON', '{', /not valid JSON/],
+    ['wrong schema', { schema_version: 2, cases: [] }, /schema_version: expected 1/],
+    ['data length', { schema_version: 1, cases: [{ ...good, inputs: { x: t([3], [1, 2]) } }] }, /case 'neg'\.inputs\.x\.data: expected 3 values/],
+    ['gout_for', { schema_version: 1, cases: [{ ...good, gout: t([2], [1, 1]), gout_for: 'z' }] }, /case 'neg'\.gout_for/],
+  ])('refuses a malformed file (%s) naming file, case and field', async (_, doc, msg) => {
+    const f = write('bad.json', doc);
+    await expect(runCaseFiles(dev(), [f])).rejects.toThrow(CaseFileError);
+    await expect(runCaseFiles(dev(), [f])).rejects.toThrow(msg);
+  });
+});
