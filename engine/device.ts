@@ -32,8 +32,12 @@ const WANTED_LIMITS = [
 ] as const;
 const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'subgroups' as GPUFeatureName];
 
+const PLATFORM_BACKEND: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
+
 export interface DeviceInfo {
   vendor: string; architecture: string; description: string; device: string; backend: string;
+  /** A software (CPU) adapter such as lavapipe. */
+  fallback: boolean; subgroupSizes: [number, number];
   features: string[]; limits: Record<string, number>;
 }
 
@@ -83,7 +87,7 @@ export class Device {
       throw new NoAdapterError(`no WebGPU adapter${backend ? ` for backend '${backend}'` : ''}${adapterName ? ` named '${adapterName}'` : ''}: ${(e as Error).message}. ${INSTALL_HINT}`);
     }
     if (!adapter) throw new NoAdapterError(`no WebGPU adapter found${backend ? ` for backend '${backend}'` : ''}. ${INSTALL_HINT}`);
-    const ai = adapter.info as GPUAdapterInfo & { backendType?: string };
+    const ai = adapter.info as GPUAdapterInfo & { backendType?: string; isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
     const requiredLimits: Record<string, number> = {};
     for (const k of WANTED_LIMITS) requiredLimits[k] = adapter.limits[k] as number;
     const requiredFeatures = WANTED_FEATURES.filter((f) => adapter!.features.has(f));
@@ -92,7 +96,10 @@ export class Device {
     for (const k of WANTED_LIMITS) limits[k] = gpu.limits[k] as number;
     const info: DeviceInfo = {
       vendor: ai.vendor, architecture: ai.architecture, description: ai.description, device: ai.device,
-      backend: ai.backendType ?? backend ?? 'default', features: [...gpu.features].sort(), limits,
+      // Dawn does not report the backend it picked; unless one was asked for, it is the platform's first.
+      backend: ai.backendType ?? backend ?? `${PLATFORM_BACKEND[process.platform] ?? 'platform'} (Dawn's default)`,
+      fallback: !!ai.isFallbackAdapter, subgroupSizes: [ai.subgroupMinSize ?? 0, ai.subgroupMaxSize ?? 0],
+      features: [...gpu.features].sort(), limits,
     };
     if (/null/i.test(info.backend)) throw new NoAdapterError("only Dawn's 'null' backend was found; it computes nothing. " + INSTALL_HINT);
     return new Device(gpu, info, opts, navigatorGpu);

@@ -1,0 +1,43 @@
+#!/usr/bin/env node
+/** The `robustgpu` command: picks the subcommand and hands over to training/cli. */
+import { UsageError } from '../training/cli/args.js';
+import { NoAdapterError } from '../engine/device.js';
+
+type Command = { summary: string; run: (argv: string[]) => Promise<number> };
+
+const COMMANDS: Record<string, Command> = {
+  info: { summary: 'the WebGPU adapter, features and limits', run: async (a) => (await import('../training/cli/info.js')).infoCommand(a) },
+  audit: { summary: 'check every op against float64 references and finite differences', run: async (a) => (await import('../training/cli/audit.js')).auditCommand(a) },
+  bench: { summary: 'kernel throughput (GFLOP/s, GB/s) on this adapter', run: async (a) => (await import('../bench/cli.js')).benchCommand(a) },
+  start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../training/cli/start.js')).startCommand(a) },
+};
+
+function usage(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return ['robustgpu: adversarially robust training on WebGPU', '', 'Usage: robustgpu COMMAND [options]   (robustgpu COMMAND --help for its options)', '', 'Commands:',
+    ...Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(w)}  ${c.summary}`)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(`robustgpu: unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')} (robustgpu --help)`);
+    return 2;
+  }
+  return cmd.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof UsageError) { console.error(e.message); process.exit(2); }
+    if (e instanceof NoAdapterError) { console.error(`robustgpu: ${e.message}`); process.exit(3); }
+    console.error(e instanceof Error ? (process.env.ROBUSTGPU_DEBUG ? e.stack : `robustgpu: ${e.message}`) : e);
+    process.exit(1);
+  },
+);

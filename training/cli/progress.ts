@@ -1,0 +1,26 @@
+/** A one-line progress bar with rate and ETA (redrawn in place on a terminal, one line per update otherwise). */
+export class Progress {
+  private readonly start = Date.now();
+  private lastDraw = 0;
+  constructor(private readonly label: string, private readonly total: number, private readonly unit = 'it', private readonly out: NodeJS.WriteStream = process.stderr) {}
+
+  update(done: number, extra = ''): void {
+    const now = Date.now();
+    if (done < this.total && now - this.lastDraw < 250) return;
+    this.lastDraw = now;
+    const secs = (now - this.start) / 1000;
+    const rate = done / Math.max(secs, 1e-9);
+    const eta = rate > 0 ? (this.total - done) / rate : Infinity;
+    const width = 24;
+    const filled = Math.round((width * done) / Math.max(this.total, 1));
+    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${rate.toFixed(1)} ${this.unit}/s ETA ${fmtSecs(eta)}${extra ? `  ${extra}` : ''}`;
+    if (this.out.isTTY) this.out.write(`\r${line}\x1b[K${done >= this.total ? '\n' : ''}`);
+    else if (done >= this.total || done % Math.max(1, Math.floor(this.total / 10)) === 0) this.out.write(`${line}\n`);
+  }
+}
+
+export function fmtSecs(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(0)}s`;
+  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+}
