@@ -51,12 +51,12 @@ export async function runDemo(device: Device, cfg: DemoConfig, onProgress?: (ste
   const gen = new Generator(cfg.seed);
   const px = 28 * 28;
   // He-normal initialisation for the ReLU layer, PyTorch-like small init for the output layer.
-  let params: Params = noGrad(() => [
+  let params: Params = scope(() => noGrad(() => [
     keep(o.mul(randn([cfg.hidden, px], { device, generator: gen }), Math.sqrt(2 / px))),
     keep(o.zeros([cfg.hidden], { device })),
     keep(o.mul(randn([10, cfg.hidden], { device, generator: gen }), Math.sqrt(1 / cfg.hidden))),
     keep(o.zeros([10], { device })),
-  ]);
+  ]));
   const attack = { eps: cfg.eps, alpha: cfg.eps / 4, steps: cfg.attackSteps, generator: gen };
   const losses: { step: number; loss: number }[] = [];
   const t0 = Date.now();

@@ -1,0 +1,70 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { parseCommand, UsageError } from '../../training/cli/args.js';
+import { auditSpec, auditCommand } from '../../training/cli/audit.js';
+
+const root = join(import.meta.dirname, '../..');
+const bin = join(root, 'dist/bin/robustgpu.js');
+
+describe('command-line arguments', () => {
+  it('an unknown flag names it and lists the valid ones', () => {
+    expect(() => parseCommand(auditSpec, ['--bogus'])).toThrow(UsageError);
+    expect(() => parseCommand(auditSpec, ['--bogus'])).toThrow(/'--bogus'.*Valid options: --op, --json, --cases/);
+  });
+
+  it('--help prints the usage instead of running', () => {
+    const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+    expect(parseCommand(auditSpec, ['--help'])).toBeNull();
+    expect(log.mock.calls[0]![0]).toContain('Usage: robustgpu audit');
+    log.mockRestore();
+  });
+});
+
+describe('robustgpu audit --cases exit codes', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  const t = (shape: number[], data: number[], dtype = 'float32') => ({ shape, dtype, data });
+  const file = (name: string, y: number[]) => {
+    const p = join(dir, name);
+    writeFileSync(p, JSON.stringify({ schema_version: 1, cases: [{ name: 'neg', op: 'neg', params: {}, inputs: { x: t([2], [1, -2]) }, outputs: { y: t([2], y, 'float64') }, gout: null, gout_for: null, grads: {} }] }));
+    return p;
+  };
+  const quiet = () => [vi.spyOn(console, 'log').mockImplementation(() => {}), vi.spyOn(console, 'error').mockImplementation(() => {})];
+
+  it('0 when every case passes, 1 when one fails, 2 for a malformed file', async () => {
+    const spies = quiet();
+    try {
+      expect(await auditCommand(['--cases', file('ok.json', [-1, 2])])).toBe(0);
+      expect(await auditCommand(['--cases', file('bad.json', [-1, 3])])).toBe(1);
+      const broken = join(dir, 'broken.json');
+      writeFileSync(broken, '{"schema_version": 1, "cases": [{"name": "x"}]}');
+      expect(await auditCommand(['--cases', broken])).toBe(2);
+    } finally {
+      spies.forEach((s) => s.mockRestore());
+    }
+  });
+});
+
+describe('the robustgpu binary', () => {
+  it('is built (npm test builds it through the pretest set-up)', () => {
+    expect(existsSync(bin)).toBe(true);
+  });
+
+  it('exits 2 on an unknown command or flag, naming the valid ones', () => {
+    const a = spawnSync('node', [bin, 'fly'], { encoding: 'utf8' });
+    expect(a.status).toBe(2);
+    expect(a.stderr).toContain("unknown command 'fly'");
+    const b = spawnSync('node', [bin, 'info', '--colour'], { encoding: 'utf8' });
+    expect(b.status).toBe(2);
+    expect(b.stderr).toMatch(/--colour.*Valid options: --json, --backend, --adapter/);
+  });
+
+  it('info prints the adapter and the limits requested', () => {
+    const out = execFileSync('node', [bin, 'info', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const info = JSON.parse(out) as { vendor: string; limits: Record<string, number> };
+    expect(info.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    expect(typeof info.vendor).toBe('string');
+  });
+});
