@@ -12,6 +12,7 @@ import { scope } from './scope.js';
 import { sizeOf } from './shape.js';
 import * as o from './ops/index.js';
 import type { Device } from './device.js';
+import { caseAdapterOps, getCaseAdapter, registerCaseAdapter, type CaseParams } from './case_adapters.js';
 import type { Tensor } from './tensor.js';
 
 export class CaseFileError extends Error {}
@@ -28,57 +29,20 @@ export interface CaseResult {
   worstRatio: number; maxAbs: number; detail: string;
 }
 
-type Params = Record<string, unknown>;
-type Inputs = Record<string, Tensor>;
-type Adapter = (x: Inputs, p: Params) => Record<string, Tensor>;
-
-const num = (p: Params, k: string): number => p[k] as number;
-const opt = (p: Params, k: string): number | null => (p[k] === null || p[k] === undefined ? null : (p[k] as number));
-const y = (t: Tensor) => ({ y: t });
-
-const unary = (f: (t: Tensor) => Tensor): Adapter => (x) => y(f(x.x!));
-const binary = (f: (a: Tensor, b: Tensor) => Tensor): Adapter => (x) => y(f(x.a!, x.b!));
-const dimsOf = (p: Params): number[] | undefined => ((p.dims as number[] | undefined)?.length ? (p.dims as number[]) : undefined);
-
-/** The engine's meaning of each case op, in the case format's names and conventions. */
-const ADAPTERS: Record<string, Adapter> = {
-  matmul: (x, p) => y(o.matmul(x.a!, x.b!, { transA: !!p.transpose_a, transB: !!p.transpose_b })),
-  linear: (x) => {
-    const out = o.matmul(x.x!, x.weight!, { transB: true });
-    return y(x.bias ? o.add(out, x.bias) : out);
-  },
-  neg: unary(o.neg), exp: unary(o.exp), log: unary(o.log), sqrt: unary(o.sqrt), abs: unary(o.abs), sign: unary(o.sign),
-  square: unary(o.square), reciprocal: unary(o.reciprocal),
-  scale_shift: (x, p) => y(o.scaleShift(x.x!, num(p, 'scale'), num(p, 'shift'))),
-  pow_scalar: (x, p) => y(o.powScalar(x.x!, num(p, 'exponent'))),
-  clamp: (x, p) => y(o.clamp(x.x!, opt(p, 'min'), opt(p, 'max'))),
-  add: binary(o.add), sub: binary(o.sub), mul: binary(o.mul), div: binary(o.div), pow: binary(o.pow),
-  minimum: binary(o.minimum), maximum: binary(o.maximum),
-  eq: binary(o.eq), ne: binary(o.ne), lt: binary(o.lt), le: binary(o.le), gt: binary(o.gt), ge: binary(o.ge),
-  where: (x) => y(o.where(x.cond!, x.a!, x.b!)),
-  sum: (x, p) => y(o.sum(x.x!, dimsOf(p), !!p.keepdim)),
-  mean: (x, p) => y(o.mean(x.x!, dimsOf(p), !!p.keepdim)),
-  max: (x, p) => y(o.max(x.x!, dimsOf(p), !!p.keepdim)),
-  min: (x, p) => y(o.min(x.x!, dimsOf(p), !!p.keepdim)),
-  var: (x, p) => y(o.variance(x.x!, dimsOf(p), { keepDims: !!p.keepdim, correction: (p.correction as number | undefined) ?? 1 })),
-  argmax: (x, p) => y(o.argmax(x.x!, num(p, 'dim'), !!p.keepdim)),
-  argmin: (x, p) => y(o.argmin(x.x!, num(p, 'dim'), !!p.keepdim)),
-  reshape: (x, p) => y(o.reshape(x.x!, p.shape as number[])),
-  permute: (x, p) => y(o.permute(x.x!, p.dims as number[])),
-  transpose: (x, p) => y(o.transpose(x.x!, num(p, 'dim0'), num(p, 'dim1'))),
-  slice: (x, p) => y(o.slice(x.x!, num(p, 'dim'), num(p, 'start'), num(p, 'end'))),
-  concat: (x, p) => y(o.concat(Object.keys(x).filter((k) => /^x\d+$/.test(k)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => x[k]!), num(p, 'dim'))),
-  broadcast_to: (x, p) => y(o.broadcastTo(x.x!, p.shape as number[])),
-  // A 2-layer MLP, mean((relu(x W1^T + b1) W2^T + b2 - t)^2): autodiff through a composite function.
-  mlp2: (x) => {
-    const h = o.maximum(o.add(o.matmul(x.x!, x.w1!, { transB: true }), x.b1!), 0);
-    const out = o.add(o.matmul(h, x.w2!, { transB: true }), x.b2!);
-    return { loss: o.mean(o.square(o.sub(out, x.t!))) };
-  },
-};
+// Composite functions that are not single engine ops; the ops register their own adapters.
+registerCaseAdapter('linear', (x) => {
+  const out = o.matmul(x.x!, x.weight!, { transB: true });
+  return { y: x.bias ? o.add(out, x.bias) : out };
+});
+// A 2-layer MLP, mean((relu(x W1^T + b1) W2^T + b2 - t)^2): autodiff through a composite function.
+registerCaseAdapter('mlp2', (x) => {
+  const h = o.maximum(o.add(o.matmul(x.x!, x.w1!, { transB: true }), x.b1!), 0);
+  const out = o.add(o.matmul(h, x.w2!, { transB: true }), x.b2!);
+  return { loss: o.mean(o.square(o.sub(out, x.t!))) };
+});
 
 export function supportedCaseOps(): string[] {
-  return Object.keys(ADAPTERS).sort();
+  return caseAdapterOps();
 }
 
 function fail(file: string, where: string, msg: string): never {
@@ -132,7 +96,7 @@ export function loadCaseFile(file: string): Case[] {
     const grads = c.grads === undefined || c.grads === null ? {} : checkTensors(file, `${where}.grads`, c.grads);
     for (const k of Object.keys(grads)) if (!inputs[k]) fail(file, `${where}.grads.${k}`, 'names no input');
     if (Object.keys(grads).length && !gout) fail(file, `${where}.gout`, 'grads are given but gout is null');
-    return { name: c.name, op: c.op, params: params as Params, inputs, outputs, gout, gout_for: goutFor, grads };
+    return { name: c.name, op: c.op, params: params as CaseParams, inputs, outputs, gout, gout_for: goutFor, grads };
   });
 }
 
@@ -142,7 +106,7 @@ function toTensor(device: Device, t: CaseTensor): Tensor {
 
 async function runCase(device: Device, file: string, c: Case, tol: Tolerance): Promise<CaseResult> {
   const base = { file, case: c.name, op: c.op };
-  const adapter = ADAPTERS[c.op];
+  const adapter = getCaseAdapter(c.op);
   if (!adapter) return { ...base, status: 'skipped', worstRatio: 0, maxAbs: 0, detail: 'skipped (unsupported op)' };
   const targets = Object.keys(c.grads);
   const produced = scope(() => {

@@ -9,6 +9,7 @@ import { broadcastShapes, broadcastStrides, sameShape, type Shape } from '../sha
 import type { Tensor } from '../tensor.js';
 import { runBinary, type BinaryKernelOp } from '../../kernels/elementwise.js';
 import * as o from './index.js';
+import { registerCaseAdapter } from '../case_adapters.js';
 
 export function binaryForward(op: BinaryKernelOp, a: Tensor, b: Tensor): Tensor {
   const shape = broadcastShapes(op, a.shape, b.shape);
@@ -107,3 +108,6 @@ export const comparisonOps = Object.fromEntries(Object.entries(comparisons).map(
   // 'mask' draws {0, 1} on both sides, so equal pairs occur.
   audit: cases(n, ['mask', 'mask']),
 })])) as Record<keyof typeof comparisons, OpFn<Record<string, never>>>;
+
+for (const name of Object.keys(rows)) registerCaseAdapter(name, (x) => ({ y: binaryOps[name]!([x.a!, x.b!], {}) }));
+for (const name of Object.keys(comparisons)) registerCaseAdapter(name, (x) => ({ y: comparisonOps[name]!([x.a!, x.b!], {}) }));

@@ -11,6 +11,7 @@ import { broadcastShapes, fmt, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runMatmul } from '../../kernels/matmul.js';
 import * as o from './index.js';
+import { registerCaseAdapter, param } from '../case_adapters.js';
 
 export interface MatmulAttrs { transA?: boolean; transB?: boolean }
 
@@ -125,3 +126,5 @@ function matmulCases(): AuditCase<MatmulAttrs>[] {
   out.push({ name: 'matmul x1000', shapes: [[6, 9], [9, 5]], attrs: {}, scale: 1e3 });
   return out;
 }
+
+registerCaseAdapter('matmul', (x, p) => ({ y: matmulOp([x.a!, x.b!], { transA: param.bool(p, 'transpose_a'), transB: param.bool(p, 'transpose_b') }) }));

@@ -9,6 +9,7 @@ import { broadcastShapes, checkShape, fmt, sameShape, sizeOf, stridesOf, type Sh
 import { Tensor } from '../tensor.js';
 import { runCopy } from '../../kernels/copy.js';
 import * as o from './index.js';
+import { registerCaseAdapter, param } from '../case_adapters.js';
 
 /** Resolves one -1 and checks the element count. */
 export function resolveShape(from: Shape, to: readonly number[]): number[] {
@@ -288,3 +289,13 @@ export const cloneOp = defineOp<Record<string, never>>({
   reference: { forward: ([x]) => ref(x!.shape, x!.data), backward: (_, __, ___, g) => [ref(g.shape, g.data)] },
   audit: [{ name: 'clone [3,4]', shapes: [[3, 4]], attrs: {} }],
 });
+
+registerCaseAdapter('reshape', (x, p) => ({ y: reshapeOp([x.x!], { shape: param.ints(p, 'shape') }) }));
+registerCaseAdapter('permute', (x, p) => ({ y: permuteOp([x.x!], { dims: param.ints(p, 'dims') }) }));
+registerCaseAdapter('transpose', (x, p) => ({ y: transposeOp([x.x!], { dim0: param.num(p, 'dim0'), dim1: param.num(p, 'dim1') }) }));
+registerCaseAdapter('slice', (x, p) => ({ y: sliceOp([x.x!], { dim: param.num(p, 'dim'), start: param.num(p, 'start'), end: param.num(p, 'end') }) }));
+// Inputs x0, x1, ... in index order.
+registerCaseAdapter('concat', (x, p) => ({
+  y: concatOp(Object.keys(x).filter((k) => /^x\d+$/.test(k)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => x[k]!), { dim: param.num(p, 'dim') }),
+}));
+registerCaseAdapter('broadcast_to', (x, p) => ({ y: broadcastToOp([x.x!], { shape: param.ints(p, 'shape') }) }));

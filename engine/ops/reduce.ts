@@ -10,6 +10,7 @@ import { fmt, normAxes, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runReduce, type ReduceKernelOp } from '../../kernels/reduce.js';
 import * as o from './index.js';
+import { registerCaseAdapter, param, type CaseParams } from '../case_adapters.js';
 
 export interface ReduceAttrs { axes?: number[]; keepDims?: boolean }
 
@@ -138,3 +139,12 @@ function argExtremum(name: 'argmax' | 'argmin') {
 }
 export const argmaxOp = argExtremum('argmax');
 export const argminOp = argExtremum('argmin');
+
+// Case params: dims (empty = all), keepdim; max/min are torch.amax/amin.
+const caseAxes = (p: CaseParams): number[] | undefined => (param.ints(p, 'dims').length ? param.ints(p, 'dims') : undefined);
+for (const [name, op] of [['sum', sumOp], ['mean', meanOp], ['max', maxOp], ['min', minOp]] as const) {
+  registerCaseAdapter(name, (x, p) => ({ y: op([x.x!], { axes: caseAxes(p), keepDims: param.bool(p, 'keepdim') }) }));
+}
+for (const [name, op] of [['argmax', argmaxOp], ['argmin', argminOp]] as const) {
+  registerCaseAdapter(name, (x, p) => ({ y: op([x.x!], { axis: param.num(p, 'dim'), keepDims: param.bool(p, 'keepdim') }) }));
+}

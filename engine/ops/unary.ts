@@ -8,6 +8,7 @@ import { refMap } from '../ref/tensor.js';
 import type { Tensor } from '../tensor.js';
 import { runUnary, type UnaryKernelOp } from '../../kernels/elementwise.js';
 import * as o from './index.js';
+import { registerCaseAdapter, param } from '../case_adapters.js';
 
 /** Scalars some unary ops take; the audit case params use these names too. */
 export interface UnaryAttrs { scale?: number; shift?: number; exponent?: number; min?: number | null; max?: number | null }
@@ -107,3 +108,10 @@ export const inRangeOp = defineOp<{ lo: number; hi: number }>({
   reference: { forward: ([x], a) => refMap(x!, (v) => (v >= a.lo && v <= a.hi ? 1 : 0)) },
   audit: [{ name: 'in_range [4,5]', shapes: [[4, 5]], attrs: { lo: -0.51, hi: 0.49 }, gen: ['distinct'] }],
 });
+
+for (const name of ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'square', 'reciprocal'] as const) {
+  registerCaseAdapter(name, (x) => ({ y: unaryOps[name]([x.x!], {}) }));
+}
+registerCaseAdapter('scale_shift', (x, p) => ({ y: unaryOps.scale_shift([x.x!], { scale: param.num(p, 'scale'), shift: param.num(p, 'shift') }) }));
+registerCaseAdapter('pow_scalar', (x, p) => ({ y: unaryOps.pow_scalar([x.x!], { exponent: param.num(p, 'exponent') }) }));
+registerCaseAdapter('clamp', (x, p) => ({ y: unaryOps.clamp([x.x!], { min: param.optNum(p, 'min'), max: param.optNum(p, 'max') }) }));

@@ -8,6 +8,7 @@ import { ref, refGroups } from '../ref/tensor.js';
 import { normAxes, sizeOf } from '../shape.js';
 import { reducedShape } from './reduce.js';
 import * as o from './index.js';
+import { registerCaseAdapter, param } from '../case_adapters.js';
 
 export interface VarianceAttrs { axes?: number[]; keepDims?: boolean; correction?: number }
 
@@ -53,3 +54,8 @@ function refMoments(shape: number[], data: Float64Array, axes: number[]): { idx:
     return { idx, mean, ss, n: idx.length };
   });
 }
+
+registerCaseAdapter('var', (x, p) => {
+  const dims = param.ints(p, 'dims');
+  return { y: varianceOp([x.x!], { axes: dims.length ? dims : undefined, keepDims: param.bool(p, 'keepdim'), correction: param.optNum(p, 'correction') ?? 1 }) };
+});

@@ -6,6 +6,7 @@ import { broadcastShapes, broadcastStrides, sameShape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runWhere } from '../../kernels/elementwise.js';
 import * as o from './index.js';
+import { registerCaseAdapter } from '../case_adapters.js';
 
 export const whereOp = defineOp<Record<string, never>>({
   name: 'where',
@@ -41,3 +42,5 @@ export const whereOp = defineOp<Record<string, never>>({
     { name: 'where scalar b', shapes: [[2, 3], [2, 3], []], attrs: {}, gen: ['mask', 'normal', 'normal'] },
   ],
 });
+
+registerCaseAdapter('where', (x) => ({ y: whereOp([x.cond!, x.a!, x.b!], {}) }));
