@@ -203,13 +203,14 @@ export class Device {
   }
 
   private async throwPending(): Promise<void> {
-    const checks = this.pendingChecks.splice(0);
-    await Promise.all(checks);
+    const checks = await Promise.allSettled(this.pendingChecks.splice(0));
     this.check();
-    if (this.gpuErrors.length) {
-      const errs = this.gpuErrors.splice(0);
-      throw new Error(`WebGPU error: ${errs.join('\n')}`);
-    }
+    // GPU errors of this batch are drained even when a compile error is thrown: they are its consequences
+    // ('Invalid ComputePipeline ...') and must not resurface at the next, unrelated sync.
+    const errs = this.gpuErrors.splice(0);
+    const failed = checks.find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (errs.length) throw new Error(`WebGPU error: ${errs.join('\n')}`);
   }
 
   /** Copies `bytes` of `buf` to the CPU (one submit, one map). */

@@ -66,6 +66,7 @@ function draw(shape: Shape, dist: Distribution, opts: RandomOptions, extra: { lo
 
 /** Uniform in [low, high). */
 export function rand(shape: Shape, opts: RandomOptions & { low?: number; high?: number } = {}): Tensor {
+  if (!((opts.low ?? 0) < (opts.high ?? 1))) throw new RangeError(`rand: need low < high, got low=${opts.low ?? 0}, high=${opts.high ?? 1}`);
   return draw(shape, 'uniform', opts, { low: opts.low ?? 0, high: opts.high ?? 1 }, 'rand');
 }
 

@@ -140,6 +140,7 @@ export function backwardFrom(root: Tensor, opts: BackwardOptions, ops: { add: (a
     throw new RangeError(`backward: seed shape ${fmt(opts.seed.shape)} does not match the output shape ${fmt(root.shape)}`);
   }
   if (!root.requiresGrad) throw new Error('backward: the output does not require grad (no input on its path has requiresGrad)');
+  if (!opts.seed && root.size !== 1) throw new RangeError(`backward: the output has shape ${fmt(root.shape)}; pass a seed gradient of that shape for a non-scalar output`);
   const wanted = (t: Tensor) => !opts.targets || opts.targets.has(t);
   noGrad(() => scope(() => {
     const seed = opts.seed ?? ops.onesLike(root);

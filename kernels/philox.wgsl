@@ -52,7 +52,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var out = r;
   if (DIST == 0u) {
     let s = params.high - params.low;
-    out = bitcast<vec4<u32>>(vec4<f32>(unit(r.x), unit(r.y), unit(r.z), unit(r.w)) * s + params.low);
+    let v = vec4<f32>(unit(r.x), unit(r.y), unit(r.z), unit(r.w)) * s + params.low;
+    // u * s + low can round up to high (u = 1 - 2^-24, low = 1, high = 2); map it to low, as torch's uniform_.
+    out = bitcast<vec4<u32>>(select(v, vec4<f32>(params.low), v == vec4<f32>(params.high)));
   } else if (DIST == 1u) {
     // (0, 1] for the radius so that log never sees 0.
     let u1 = vec2<f32>(f32((r.x >> 8u) + 1u), f32((r.z >> 8u) + 1u)) * (1.0 / 16777216.0);

@@ -28,6 +28,12 @@ function pair(op: string, a: Num, b: Num): [Tensor, Tensor] {
   return [asTensor(a, like), asTensor(b, like)];
 }
 
+/** fn on (a, b) with numbers made scalar tensors inside a scope, so they are not leaked to the caller (a node that saved one keeps its storage). */
+function onPair(op: string, a: Num, b: Num, fn: (ab: [Tensor, Tensor]) => Tensor): Tensor {
+  if (typeof a !== 'number' && typeof b !== 'number') return fn([a, b]);
+  return scope(() => fn(pair(op, a, b)));
+}
+
 export const scaleShift = (x: Tensor, scale: number, shift: number): Tensor => unaryOps.scale_shift([x], { scale, shift });
 export const powScalar = (x: Tensor, exponent: number): Tensor => unaryOps.pow_scalar([x], { exponent });
 export const clamp = (x: Tensor, min: number | null, max: number | null): Tensor => unaryOps.clamp([x], { min, max });
@@ -45,42 +51,43 @@ export const reciprocal = (x: Tensor): Tensor => unaryOps.reciprocal([x], {});
 export function add(a: Num, b: Num): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return scaleShift(a, 1, b);
   if (typeof a === 'number' && typeof b !== 'number') return scaleShift(b, 1, a);
-  return binaryOps.add(pair('add', a, b), {});
+  return onPair('add', a, b, (p) => binaryOps.add(p, {}));
 }
 export function sub(a: Num, b: Num): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return scaleShift(a, 1, -b);
   if (typeof a === 'number' && typeof b !== 'number') return scaleShift(b, -1, a);
-  return binaryOps.sub(pair('sub', a, b), {});
+  return onPair('sub', a, b, (p) => binaryOps.sub(p, {}));
 }
 export function mul(a: Num, b: Num): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return scaleShift(a, b, 0);
   if (typeof a === 'number' && typeof b !== 'number') return scaleShift(b, a, 0);
-  return binaryOps.mul(pair('mul', a, b), {});
+  return onPair('mul', a, b, (p) => binaryOps.mul(p, {}));
 }
 export function div(a: Num, b: Num): Tensor {
   // x / c is computed as the true division, like PyTorch, not as x * (1/c).
-  return binaryOps.div(pair('div', a, b), {});
+  return onPair('div', a, b, (p) => binaryOps.div(p, {}));
 }
 export function pow(a: Num, b: Num): Tensor {
   if (typeof b === 'number' && typeof a !== 'number') return powScalar(a, b);
-  return binaryOps.pow(pair('pow', a, b), {});
+  return onPair('pow', a, b, (p) => binaryOps.pow(p, {}));
 }
 export function minimum(a: Num, b: Num): Tensor {
-  return binaryOps.minimum(pair('minimum', a, b), {});
+  return onPair('minimum', a, b, (p) => binaryOps.minimum(p, {}));
 }
 export function maximum(a: Num, b: Num): Tensor {
-  return binaryOps.maximum(pair('maximum', a, b), {});
+  return onPair('maximum', a, b, (p) => binaryOps.maximum(p, {}));
 }
-export const eq = (a: Num, b: Num): Tensor => comparisonOps.eq(pair('eq', a, b), {});
-export const ne = (a: Num, b: Num): Tensor => comparisonOps.ne(pair('ne', a, b), {});
-export const lt = (a: Num, b: Num): Tensor => comparisonOps.lt(pair('lt', a, b), {});
-export const le = (a: Num, b: Num): Tensor => comparisonOps.le(pair('le', a, b), {});
-export const gt = (a: Num, b: Num): Tensor => comparisonOps.gt(pair('gt', a, b), {});
-export const ge = (a: Num, b: Num): Tensor => comparisonOps.ge(pair('ge', a, b), {});
+export const eq = (a: Num, b: Num): Tensor => onPair('eq', a, b, (p) => comparisonOps.eq(p, {}));
+export const ne = (a: Num, b: Num): Tensor => onPair('ne', a, b, (p) => comparisonOps.ne(p, {}));
+export const lt = (a: Num, b: Num): Tensor => onPair('lt', a, b, (p) => comparisonOps.lt(p, {}));
+export const le = (a: Num, b: Num): Tensor => onPair('le', a, b, (p) => comparisonOps.le(p, {}));
+export const gt = (a: Num, b: Num): Tensor => onPair('gt', a, b, (p) => comparisonOps.gt(p, {}));
+export const ge = (a: Num, b: Num): Tensor => onPair('ge', a, b, (p) => comparisonOps.ge(p, {}));
 
 /** a where cond != 0, else b (all broadcast). */
 export function where(cond: Tensor, a: Num, b: Num): Tensor {
-  return whereOp([cond, asTensor(a, cond), asTensor(b, cond)], {});
+  const f = () => whereOp([cond, asTensor(a, cond), asTensor(b, cond)], {});
+  return typeof a === 'number' || typeof b === 'number' ? scope(f) : f();
 }
 
 const axesArg = (axes: number | number[] | undefined): number[] | undefined => (axes === undefined ? undefined : typeof axes === 'number' ? [axes] : axes);

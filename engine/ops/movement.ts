@@ -17,6 +17,8 @@ export function resolveShape(from: Shape, to: readonly number[]): number[] {
   const free = to.filter((d) => d === -1).length;
   if (free > 1) throw new RangeError(`reshape: at most one -1 in ${fmt(to)}`);
   const known = sizeOf(to.filter((d) => d !== -1));
+  if (free === 1 && known === 0) throw new RangeError(`reshape: cannot infer -1 in ${fmt(to)} for ${fmt(from)}: the other dims have 0 elements`);
+  if (free === 1 && n % known !== 0) throw new RangeError(`reshape: cannot reshape ${fmt(from)} (${n} elements) to ${fmt(to)}`);
   const out = to.map((d) => (d === -1 ? (known === 0 ? 0 : n / known) : d));
   checkShape(out, 'reshape: shape');
   if (sizeOf(out) !== n) throw new RangeError(`reshape: cannot reshape ${fmt(from)} (${n} elements) to ${fmt(to)}`);
