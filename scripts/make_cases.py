@@ -89,12 +89,16 @@ def make_case(name, op, params, inputs, fn, rng, differentiable=None, gout=None,
     random float32 of the shape of outputs[gout_for].
     """
     if differentiable is None:
-        differentiable = list(inputs)
-    x64 = {k: v.to(torch.float64).requires_grad_(k in differentiable) for k, v in inputs.items()}
+        differentiable = [k for k, v in inputs.items() if v.dtype != torch.int64]
+    # int64 inputs (class labels) pass through unchanged; float32 ones are
+    # widened exactly to float64.
+    x64 = {k: v if v.dtype == torch.int64 else
+           v.to(torch.float64).requires_grad_(k in differentiable) for k, v in inputs.items()}
     outputs = fn(x64)
 
     case = {"name": name, "op": op, "params": params,
-            "inputs": {k: tensor_json(v, "float32") for k, v in inputs.items()}}
+            "inputs": {k: tensor_json(v, "int64" if v.dtype == torch.int64 else "float32")
+                       for k, v in inputs.items()}}
     if differentiable:
         y = outputs[gout_for]
         if gout is None:
@@ -474,6 +478,624 @@ def mlp2_cases():
 
 
 # ----------------------------------------------------------------------------
+# conv2d
+# ----------------------------------------------------------------------------
+
+def conv2d_cases():
+    fam = "conv2d"
+    cases = []
+    # (tag, N, C, O, H, W, kernel, stride, padding, dilation, groups, bias)
+    configs = [
+        ("k3_s1_p1", 2, 3, 4, 5, 5, 3, 1, 1, 1, 1, True),
+        ("k3_s2_p1", 2, 2, 3, 7, 7, 3, 2, 1, 1, 1, True),
+        ("k3_s1_p0", 1, 3, 4, 6, 6, 3, 1, 0, 1, 1, True),
+        ("k3_s1_p2", 1, 2, 3, 5, 5, 3, 1, 2, 1, 1, True),
+        ("k3_d2_p2", 1, 3, 4, 7, 7, 3, 1, 2, 2, 1, True),
+        ("k3_d2_s2_p1", 1, 2, 3, 8, 8, 3, 2, 1, 2, 1, True),
+        ("k3_g2", 1, 4, 6, 5, 5, 3, 1, 1, 1, 2, True),
+        ("k3_depthwise", 2, 4, 4, 5, 5, 3, 1, 1, 1, 4, True),
+        ("k3_depthwise_mult2", 1, 3, 6, 5, 5, 3, 1, 1, 1, 3, True),
+        ("k1", 2, 5, 6, 4, 4, 1, 1, 0, 1, 1, True),
+        ("k1_s2", 1, 3, 4, 5, 5, 1, 2, 0, 1, 1, False),
+        ("k3_nobias", 2, 2, 3, 5, 5, 3, 1, 1, 1, 1, False),
+        ("k3_batch1", 1, 3, 4, 6, 6, 3, 1, 1, 1, 1, True),
+        ("k3_odd7x9", 1, 3, 4, 7, 9, 3, 1, 1, 1, 1, True),
+        ("k3_s2_odd7x9", 1, 3, 5, 7, 9, 3, 2, 1, 1, 1, True),
+        ("k3_c5_o3", 1, 5, 3, 5, 5, 3, 1, 1, 1, 1, True),
+        ("k3_c6_o8_g2_s2", 1, 6, 8, 6, 6, 3, 2, 1, 1, 2, True),
+        ("k5_p2_4x4", 1, 3, 4, 4, 4, 5, 1, 2, 1, 1, True),
+        ("k2_s2_p0", 1, 3, 4, 6, 6, 2, 2, 0, 1, 1, True),
+    ]
+    for tag, N, C, O, H, W, k, s, p, d, g, bias in configs:
+        name = "conv2d_%s_n%dc%do%d_%dx%d" % (tag, N, C, O, H, W)
+        rng = Rng(fam, name)
+        bound = 1.0 / (C // g * k * k) ** 0.5
+        inputs = {"x": rng.uniform((N, C, H, W), -2, 2),
+                  "weight": rng.uniform((O, C // g, k, k), -bound, bound)}
+        if bias:
+            inputs["bias"] = rng.uniform((O,), -0.5, 0.5)
+        params = {"stride": s, "padding": p, "dilation": d, "groups": g, "kernel_size": k,
+                  "in_channels": C, "out_channels": O, "bias": bias}
+
+        def f(t, s=s, p=p, d=d, g=g):
+            return {"y": torch.nn.functional.conv2d(t["x"], t["weight"], t.get("bias"),
+                                                   stride=s, padding=p, dilation=d, groups=g)}
+        cases.append(make_case(name, "conv2d", params, inputs, f, rng))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# batch_norm2d
+# ----------------------------------------------------------------------------
+
+def batch_norm_cases():
+    fam = "batch_norm2d"
+    cases = []
+    F = torch.nn.functional
+    momentum, eps = 0.1, 1e-5
+    # (tag, N, C, H, W, training, large-mean channel)
+    configs = [
+        ("train", 2, 3, 4, 4, True, False),
+        ("eval", 2, 3, 4, 4, False, False),
+        ("train_n1", 1, 3, 3, 3, True, False),
+        ("eval_n1", 1, 3, 3, 3, False, False),
+        ("train_c5_odd", 3, 5, 3, 5, True, False),
+        ("eval_c5_odd", 3, 5, 3, 5, False, False),
+        ("train_hw1", 4, 3, 1, 1, True, False),
+        ("train_largemean", 2, 3, 4, 4, True, True),
+    ]
+    for tag, N, C, H, W, training, large in configs:
+        name = "batch_norm2d_%s_%s" % (tag, shape_tag((N, C, H, W)))
+        rng = Rng(fam, name)
+        x = rng.uniform((N, C, H, W), -2, 2)
+        notes = None
+        if large:
+            # Channel 1: 1000 + noise of 1e-3 (a few dozen float32 steps).
+            x[:, 1] = rng.uniform((N, H, W), 1000 - 1e-3, 1000 + 1e-3)
+            notes = ("channel 1 holds 1000 + U(-1e-3, 1e-3): its variance (~3e-7) is far below eps and "
+                     "its mean is not representable to the needed accuracy in float32, so x - mean must "
+                     "be formed without catastrophic cancellation (e.g. shifted / two-pass statistics)")
+        inputs = {"x": x, "gamma": rng.uniform((C,), 0.5, 1.5), "beta": rng.uniform((C,), -0.5, 0.5),
+                  "running_mean": rng.uniform((C,), -0.5, 0.5),
+                  "running_var": rng.uniform((C,), 0.5, 2.0)}
+        params = {"training": training, "momentum": momentum, "eps": eps, "num_features": C}
+
+        def f(t, training=training):
+            rm = t["running_mean"].detach().clone()
+            rv = t["running_var"].detach().clone()
+            y = F.batch_norm(t["x"], rm, rv, t["gamma"], t["beta"], training, momentum, eps)
+            out = {"y": y, "running_mean": rm, "running_var": rv}
+            if training:
+                xd = t["x"].detach()
+                out["batch_mean"] = xd.mean(dim=(0, 2, 3))
+                out["batch_var_biased"] = xd.var(dim=(0, 2, 3), unbiased=False)
+                out["batch_var_unbiased"] = xd.var(dim=(0, 2, 3), unbiased=True)
+            return out
+        cases.append(make_case(name, "batch_norm2d", params, inputs, f, rng,
+                               differentiable=["x", "gamma", "beta"], notes=notes))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# pooling
+# ----------------------------------------------------------------------------
+
+def pooling_cases():
+    fam = "pooling"
+    cases = []
+    F = torch.nn.functional
+
+    def distinct(rng, shape):
+        x = rng.uniform(shape, -2, 2)
+        assert x.reshape(-1).unique().numel() == x.numel()
+        return x
+
+    # max_pool2d: (tag, shape, kernel, stride, padding, dilation, ceil_mode, ties)
+    for tag, shape, k, s, p, d, ceil, ties in [
+            ("k2_s2", (2, 3, 6, 6), 2, 2, 0, 1, False, False),
+            ("k3_s2_p1", (2, 2, 7, 7), 3, 2, 1, 1, False, False),
+            ("k3_s2_ceil", (1, 2, 6, 6), 3, 2, 0, 1, True, False),
+            ("k3_s2_p1_ceil", (1, 2, 6, 6), 3, 2, 1, 1, True, False),
+            ("k3_s1", (1, 2, 5, 5), 3, 1, 0, 1, False, False),
+            ("k2_s3", (1, 2, 7, 7), 2, 3, 0, 1, False, False),
+            ("k2_s1_d2", (1, 2, 6, 6), 2, 1, 0, 2, False, False),
+            ("k3_s2_p1_d2", (1, 2, 7, 7), 3, 2, 1, 2, False, False),
+            ("k2_s2_ties", (1, 2, 4, 4), 2, 2, 0, 1, False, True),
+            ("k3_s1_p1_ties", (1, 2, 5, 5), 3, 1, 1, 1, False, True)]:
+        name = "max_pool2d_%s_%s" % (tag, shape_tag(shape))
+        rng = Rng(fam, name)
+        notes = None
+        if ties:
+            x = rng.grid(shape, 0, 2, 1.0)
+            notes = ("x holds integers 0..2, so windows hold tied maxima: the whole gradient of a window goes "
+                     "to the first maximum in row-major window order (PyTorch's rule)")
+        else:
+            x = distinct(rng, shape)
+        params = {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "ceil_mode": ceil}
+        cases.append(make_case(
+            name, "max_pool2d", params, {"x": x},
+            lambda t, k=k, s=s, p=p, d=d, c=ceil: {"y": F.max_pool2d(t["x"], k, s, p, d, ceil_mode=c)},
+            rng, notes=notes))
+
+    ceil_note = ("ceil_mode: the last window may overhang; PyTorch's divisor with count_include_pad is the "
+                 "window clipped to the padded input (H + padding), without it the window clipped to the input")
+    for tag, shape, k, s, p, ceil, cip in [
+            ("k2_s2", (2, 3, 6, 6), 2, 2, 0, False, True),
+            ("k3_s2_p1_incpad", (2, 2, 7, 7), 3, 2, 1, False, True),
+            ("k3_s2_p1_excpad", (2, 2, 7, 7), 3, 2, 1, False, False),
+            ("k3_s2_p1_ceil_incpad", (1, 2, 6, 6), 3, 2, 1, True, True),
+            ("k3_s2_p1_ceil_excpad", (1, 2, 6, 6), 3, 2, 1, True, False),
+            ("k3_s2_ceil", (1, 2, 6, 6), 3, 2, 0, True, True),
+            ("k3_s1_p1_excpad", (1, 2, 5, 5), 3, 1, 1, False, False),
+            ("k2_s3", (1, 2, 7, 7), 2, 3, 0, False, True)]:
+        name = "avg_pool2d_%s_%s" % (tag, shape_tag(shape))
+        rng = Rng(fam, name)
+        params = {"kernel_size": k, "stride": s, "padding": p, "ceil_mode": ceil,
+                  "count_include_pad": cip}
+        cases.append(make_case(
+            name, "avg_pool2d", params, {"x": rng.uniform(shape, -2, 2)},
+            lambda t, k=k, s=s, p=p, c=ceil, i=cip: {
+                "y": F.avg_pool2d(t["x"], k, s, p, ceil_mode=c, count_include_pad=i)},
+            rng, notes=ceil_note if ceil else None))
+
+    for shape, osz in [((2, 3, 7, 5), (3, 2)), ((1, 2, 6, 9), (4, 5)), ((1, 3, 5, 5), (1, 1)),
+                       ((1, 2, 4, 6), (4, 3)), ((1, 2, 3, 4), (5, 6))]:
+        name = "adaptive_avg_pool2d_%s_to_%s" % (shape_tag(shape), shape_tag(osz))
+        rng = Rng(fam, name)
+        cases.append(make_case(
+            name, "adaptive_avg_pool2d", {"output_size": list(osz)}, {"x": rng.uniform(shape, -2, 2)},
+            lambda t, o=osz: {"y": F.adaptive_avg_pool2d(t["x"], o)}, rng,
+            notes="window i spans [floor(i*H/oh), ceil((i+1)*H/oh)) (overlapping when H is not a multiple)"))
+
+    for shape in [(2, 3, 5, 4), (1, 5, 3, 3), (2, 4, 1, 1)]:
+        name = "global_avg_pool2d_%s" % shape_tag(shape)
+        rng = Rng(fam, name)
+        cases.append(make_case(name, "global_avg_pool2d", {}, {"x": rng.uniform(shape, -2, 2)},
+                               lambda t: {"y": t["x"].mean(dim=(2, 3))}, rng))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# activations
+# ----------------------------------------------------------------------------
+
+class _ReluSmoothGrad(torch.autograd.Function):
+    """relu forward, gout * sigmoid(alpha x) backward (SAT's diagnostic op)."""
+
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return torch.relu(x)
+
+    @staticmethod
+    def backward(ctx, gout):
+        (x,) = ctx.saved_tensors
+        return gout * torch.sigmoid(ctx.alpha * x), None
+
+
+def _softplus_exact(z):
+    """log(1 + exp(z)) without torch's threshold shortcut (which is off by
+    up to exp(-20)) and without overflow: max(z, 0) + log1p(exp(-|z|))."""
+    return torch.clamp(z, min=0) + torch.log1p(torch.exp(-z.abs()))
+
+
+def activation_cases():
+    fam = "activations"
+    cases = []
+    F = torch.nn.functional
+
+    # Every input is at least 1e-3 away from 0 (the kink of relu, elu with
+    # alpha != 1, smoothrelu).
+    large = [-100.0, -60.25, -30.5, -20.5, -19.75, -12.5, -10.25, -9.75, -7.25, -3.5, -1.125, -0.375,
+             0.0625, 0.4375, 1.25, 3.75, 7.5, 9.75, 10.25, 12.25, 19.75, 20.5, 30.25, 60.5, 100.0]
+    huge = [-1000.0, -700.5, -100.25, -25.5, -0.75, 0.75, 25.5, 100.25, 700.5, 1000.0]
+    sets = {
+        "rand_3x5": lambda r: r.away_from_zero((3, 5), 1e-3, 4),
+        "rand_2x3x4": lambda r: r.away_from_zero((2, 3, 4), 1e-3, 8),
+        "large": lambda r: torch.tensor(large, dtype=torch.float32),
+        "huge": lambda r: torch.tensor(huge, dtype=torch.float32),
+        "small": lambda r: r.away_from_zero((12,), 1e-3, 0.05),
+    }
+    all_sets = ["rand_3x5", "rand_2x3x4", "large", "huge"]
+
+    def add(op, tag, params, set_name, fn, extra=None, notes=None):
+        name = "%s%s_%s" % (op, tag, set_name)
+        rng = Rng(fam, name)
+        inputs = {"x": sets[set_name](rng)}
+        inputs.update(extra or {})
+        cases.append(make_case(name, op, params, inputs, fn, rng, notes=notes))
+
+    simple = {"relu": torch.relu, "silu": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
+              "mish": F.mish}
+    for op, fn in simple.items():
+        for sn in all_sets:
+            add(op, "", {}, sn, lambda t, fn=fn: {"y": fn(t["x"])},
+                notes="mish(x) = x * tanh(softplus(x))" if op == "mish" else None)
+
+    for beta, thr, set_names in [(1.0, 20.0, all_sets), (2.0, 20.0, ["rand_3x5", "large", "huge"]),
+                                 (1.0, 5.0, ["rand_3x5", "large"])]:
+        for sn in set_names:
+            add("softplus", "_b%g_t%g" % (beta, thr), {"beta": beta, "threshold": thr}, sn,
+                lambda t, b=beta, th=thr: {"y": F.softplus(t["x"], beta=b, threshold=th)},
+                notes=("PyTorch semantics: y = x (gradient 1) where beta * x > threshold, else "
+                       "log(1 + exp(beta x)) / beta"))
+
+    for approx in ("none", "tanh"):
+        for sn in all_sets:
+            add("gelu", "_" + approx, {"approximate": approx}, sn,
+                lambda t, a=approx: {"y": F.gelu(t["x"], approximate=a)})
+
+    for alpha, set_names in [(1.0, all_sets), (0.5, ["rand_3x5", "large", "huge"])]:
+        for sn in set_names:
+            add("elu", "_a%g" % alpha, {"alpha": alpha}, sn,
+                lambda t, a=alpha: {"y": F.elu(t["x"], alpha=a)})
+
+    for alpha in (10.0, 3.0):
+        for sn in ["rand_3x5", "large", "huge", "small"]:
+            add("psoftplus", "_a%g" % alpha, {}, sn,
+                lambda t: {"y": _softplus_exact(t["alpha"] * t["x"]) / t["alpha"]},
+                extra={"alpha": torch.tensor(alpha, dtype=torch.float32)},
+                notes="parametric softplus y = log(1 + exp(alpha x)) / alpha; alpha is an input with a gradient")
+
+    for a in (400.0, 5.0):
+        for sn in ["rand_3x5", "large", "huge", "small"]:
+            add("smoothrelu", "_a%g" % a, {}, sn,
+                lambda t: {"y": torch.where(
+                    t["x"] >= 0, t["x"] - torch.log1p(t["a"] * t["x"].clamp(min=0)) / t["a"],
+                    torch.zeros_like(t["x"]))},
+                extra={"a": torch.tensor(a, dtype=torch.float32)},
+                notes="SAT's SmoothReLU: y = x - log(1 + a x) / a for x >= 0, else 0; a is an input with a gradient")
+
+    for alpha in (10.0, 3.0):
+        for sn in ["rand_3x5", "large", "huge"]:
+            add("relu_smoothgrad", "_a%g" % alpha, {"alpha": alpha}, sn,
+                lambda t, a=alpha: {"y": _ReluSmoothGrad.apply(t["x"], a)},
+                notes=("forward relu; the grads are not the derivative of y but the formula "
+                       "gout * sigmoid(alpha * x) (SAT's smooth backward)"))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# losses
+# ----------------------------------------------------------------------------
+
+def _sorted_gap_ok(z, gap=1e-3):
+    """Every row of z has all its values more than gap apart."""
+    zs = z.double().sort(dim=1).values
+    return bool(torch.all(zs[:, 1:] - zs[:, :-1] > gap))
+
+
+def loss_cases():
+    fam = "losses"
+    cases = []
+    F = torch.nn.functional
+    one = torch.tensor(1.0, dtype=torch.float32)
+
+    def labels(rng, N, K):
+        return torch.randint(0, K, (N,), generator=rng.g)
+
+    for tag, N, K, scale, red, ls in [
+            ("", 4, 5, 3.0, "mean", 0.0), ("", 4, 5, 3.0, "sum", 0.0), ("", 4, 5, 3.0, "none", 0.0),
+            ("", 4, 5, 3.0, "mean", 0.1), ("", 4, 5, 3.0, "sum", 0.1), ("", 4, 5, 3.0, "none", 0.1),
+            ("_large", 4, 6, 100.0, "mean", 0.0), ("_large", 4, 6, 100.0, "mean", 0.1),
+            ("_large", 4, 6, 100.0, "none", 0.0),
+            ("", 1, 3, 3.0, "mean", 0.0), ("", 1, 3, 3.0, "sum", 0.1),
+            ("", 8, 10, 3.0, "mean", 0.1)]:
+        name = "cross_entropy%s_%s_ls%g_n%dk%d" % (tag, red, ls, N, K)
+        rng = Rng(fam, name)
+        inputs = {"logits": rng.uniform((N, K), -scale, scale), "labels": labels(rng, N, K)}
+        cases.append(make_case(
+            name, "cross_entropy", {"reduction": red, "label_smoothing": ls, "num_classes": K}, inputs,
+            lambda t, r=red, l=ls: {"loss": F.cross_entropy(t["logits"], t["labels"], reduction=r,
+                                                            label_smoothing=l)},
+            rng, gout=None if red == "none" else one, gout_for="loss",
+            notes="labels are int64 and have no gradient"))
+
+    for op, fn in [("log_softmax", F.log_softmax), ("softmax", F.softmax)]:
+        for shape, scale in [((4, 6), 3.0), ((3, 5), 100.0), ((1, 3), 3.0), ((2, 10), 1.0)]:
+            name = "%s_%s_scale%g" % (op, shape_tag(shape), scale)
+            rng = Rng(fam, name)
+            cases.append(make_case(name, op, {"dim": 1}, {"x": rng.uniform(shape, -scale, scale)},
+                                   lambda t, fn=fn: {"y": fn(t["x"], dim=1)}, rng))
+
+    kl_note = ("loss = sum_i KL(softmax(logits_nat_i) || softmax(logits_adv_i)) [/ N] = "
+               "F.kl_div(log_softmax(adv), softmax(nat), reduction='sum') [/ N]; the clean (nat) "
+               "distribution is not detached, so both inputs get gradients")
+    for tag, N, K, scale, div, near in [
+            ("", 4, 10, 3.0, False, False), ("", 4, 10, 3.0, True, False), ("", 1, 3, 3.0, True, False),
+            ("_near", 3, 5, 3.0, True, True), ("_scale10", 3, 5, 10.0, False, False)]:
+        name = "trades_kl%s_%s_n%dk%d" % (tag, "div" if div else "nodiv", N, K)
+        rng = Rng(fam, name)
+        nat = rng.uniform((N, K), -scale, scale)
+        if near:
+            adv = (nat.double() + rng.uniform((N, K), -0.05, 0.05).double()).to(torch.float32)
+        else:
+            adv = rng.uniform((N, K), -scale, scale)
+        inputs = {"logits_adv": adv, "logits_nat": nat}
+
+        def f(t, div=div, N=N):
+            loss = F.kl_div(F.log_softmax(t["logits_adv"], dim=1), F.softmax(t["logits_nat"], dim=1),
+                            reduction="sum")
+            return {"loss": loss / N if div else loss}
+        cases.append(make_case(name, "trades_kl", {"reduction": "sum", "divide_by_batch": div}, inputs,
+                               f, rng, gout=one, gout_for="loss", notes=kl_note))
+
+    def dlr(z, y, re):
+        zs, ind = z.sort(dim=1)
+        zy = z.gather(1, y[:, None])[:, 0]
+        correct = (ind[:, -1] == y).to(z.dtype)
+        other = zs[:, -2] * correct + zs[:, -1] * (1 - correct)
+        loss = -(zy - other) / (zs[:, -1] - zs[:, -3] + 1e-12)
+        return loss * correct if re else loss
+
+    for op in ("dlr", "redlr"):
+        for N, K, scale in [(6, 10, 3.0), (4, 3, 3.0), (5, 4, 3.0), (4, 10, 100.0)]:
+            name = "%s_n%dk%d_scale%g" % (op, N, K, scale)
+            rng = Rng(fam, name)
+            for _ in range(100):
+                z = rng.uniform((N, K), -scale, scale)
+                if _sorted_gap_ok(z):
+                    break
+            else:
+                raise RuntimeError("could not draw tie-free logits")
+            # Even rows correctly classified, odd rows labelled with a random
+            # non-argmax class (so the wrong label ranks 2nd, 3rd, ...).
+            am = z.argmax(dim=1)
+            y = torch.empty(N, dtype=torch.int64)
+            for i in range(N):
+                if i % 2 == 0:
+                    y[i] = am[i]
+                else:
+                    other = int(torch.randint(0, K - 1, (1,), generator=rng.g))
+                    y[i] = other if other < am[i] else other + 1
+            notes = ("DLR = -(z_y - max_{j != y} z_j) / (z_(1) - z_(3) + 1e-12) per example (Croce & Hein); "
+                     "the sort is held fixed when differentiating; logits are tie-free (gaps > 1e-3); "
+                     "even rows are correctly classified, odd rows are not")
+            if op == "redlr":
+                notes += "; ReDLR = DLR on correctly classified rows, 0 with zero gradient on the others"
+            cases.append(make_case(name, op, {}, {"logits": z, "labels": y},
+                                   lambda t, re=(op == "redlr"): {"loss": dlr(t["logits"], t["labels"], re)},
+                                   rng, gout_for="loss", notes=notes))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# PGD steps
+# ----------------------------------------------------------------------------
+
+def pgd_cases():
+    fam = "pgd"
+    cases = []
+    f32 = torch.float32
+
+    def linf(t, eps, alpha):
+        # float32 arithmetic throughout: eps and alpha rounded to float32
+        # first, every op rounds to float32 as the engine's kernel does.
+        x, xa, g = (t[k].detach().to(f32) for k in ("x", "x_adv", "grad"))
+        e, a = torch.tensor(eps, dtype=f32), torch.tensor(alpha, dtype=f32)
+        stepped = xa + a * torch.sign(g)
+        out = torch.clamp(torch.minimum(torch.maximum(stepped, x - e), x + e), 0.0, 1.0)
+        assert out.dtype == f32
+        return {"x_adv_new": out}
+
+    linf_note = ("bit-exact float32 semantics: eps and alpha rounded to float32, then "
+                 "clamp(min(max(x_adv + alpha * sign(grad), x - eps), x + eps), 0, 1) with every op rounded to "
+                 "float32; x_adv_new holds those float32 values (written as float64); sign(0) = 0")
+    shape = (2, 2, 4, 4)
+    for tag, eps, alpha in [("random", 8 / 255, 2 / 255), ("random_eps0.3", 0.3, 0.01),
+                            ("zero_grad", 8 / 255, 2 / 255), ("boundary", 0.1, 0.02),
+                            ("alpha_gt_eps", 0.1, 0.25), ("near_0_1", 0.03, 0.01)]:
+        name = "pgd_linf_step_%s_%s" % (tag, shape_tag(shape))
+        rng = Rng(fam, name)
+        e32 = torch.tensor(eps, dtype=f32)
+        x = rng.uniform(shape, 0, 1)
+        g = rng.uniform(shape, -1, 1) * (rng.uniform(shape) > -0.6).to(f32)  # ~20% exact zeros
+        if tag == "zero_grad":
+            g = torch.zeros(shape, dtype=f32)
+            # Start partly outside the ball and outside [0, 1] (TRADES does
+            # not clamp its start): projection and clamp still act.
+            xa = x + rng.uniform(shape, -2 * eps, 2 * eps)
+            xa[0, 0, 0, :2] = torch.tensor([-0.01, 1.02])
+        elif tag == "boundary":
+            side = torch.where(rng.uniform(shape) < 0, -1.0, 1.0).to(f32)
+            xa = torch.where(side > 0, x + e32, x - e32)
+        elif tag == "near_0_1":
+            x = torch.cat([rng.uniform((16,), 0, 0.02), rng.uniform((16,), 0.98, 1.0),
+                           torch.tensor([0.0] * 8 + [1.0] * 8), rng.uniform((16,), 0, 1)]).to(f32).reshape(shape)
+            xa = torch.clamp(x + rng.uniform(shape, -eps, eps), 0, 1)
+        else:
+            xa = torch.clamp(x + rng.uniform(shape, -eps, eps), 0, 1)
+        cases.append(make_case(name, "pgd_linf_step", {"eps": eps, "alpha": alpha},
+                               {"x": x, "x_adv": xa, "grad": g},
+                               lambda t, e=eps, a=alpha: linf(t, e, a), rng, differentiable=[],
+                               notes=linf_note))
+
+    def l2(t, eps, alpha, floor):
+        x, xa, g = (t[k].detach() for k in ("x", "x_adv", "grad"))
+        dims = tuple(range(1, x.dim()))
+        view = (-1,) + (1,) * (x.dim() - 1)
+        gn = g.pow(2).sum(dim=dims).sqrt().clamp(min=floor).reshape(view)
+        d = (xa + alpha * g / gn) - x
+        dn = d.pow(2).sum(dim=dims).sqrt().clamp(min=floor).reshape(view)
+        d = d * torch.clamp(eps / dn, max=1.0)
+        return {"x_adv_new": torch.clamp(x + d, 0.0, 1.0)}
+
+    l2_note = ("computed in float64 from the float32 inputs: per example (norms over all non-batch dims) "
+               "step = alpha * g / max(||g||, floor); d = (x_adv + step) - x; "
+               "d *= min(1, eps / max(||d||, floor)); x_adv_new = clamp(x + d, 0, 1)")
+    shape = (3, 2, 3, 3)
+    for tag, eps, alpha in [("random", 0.5, 0.1), ("zero_grad_example", 0.5, 0.1),
+                            ("projection_active", 0.3, 1.0), ("start_at_x", 1.0, 0.25),
+                            ("near_0_1", 0.5, 0.2)]:
+        name = "pgd_l2_step_%s_%s" % (tag, shape_tag(shape))
+        rng = Rng(fam, name)
+        x = rng.uniform(shape, 0, 1)
+        g = rng.uniform(shape, -1, 1)
+        xa = torch.clamp(x + rng.uniform(shape, -0.05, 0.05), 0, 1)
+        if tag == "zero_grad_example":
+            g[1] = 0
+            xa[1] = torch.clamp(x[1] + rng.uniform(shape[1:], -0.3, 0.3), 0, 1)  # ||d|| > eps: projected
+        elif tag == "start_at_x":
+            xa = x.clone()
+            g[2] = 0  # d = 0 exactly: the floor keeps it finite
+        elif tag == "near_0_1":
+            x = torch.where(rng.uniform(shape) < 0, rng.uniform(shape, 0, 0.02),
+                            rng.uniform(shape, 0.98, 1.0))
+            xa = x.clone()
+        params = {"eps": eps, "alpha": alpha, "norm_floor": 1e-12}
+        cases.append(make_case(name, "pgd_l2_step", params, {"x": x, "x_adv": xa, "grad": g},
+                               lambda t, e=eps, a=alpha: l2(t, e, a, 1e-12), rng, differentiable=[],
+                               notes=l2_note))
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# optimizers
+# ----------------------------------------------------------------------------
+
+def optim_cases():
+    fam = "optim"
+    cases = []
+    shapes = {"w": (3, 4), "b": (4,)}
+    steps = 3
+
+    configs = [
+        ("sgd_plain", "sgd", {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0,
+                              "nesterov": False}),
+        ("sgd_momentum", "sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0,
+                                 "nesterov": False}),
+        ("sgd_momentum_dampening", "sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.1,
+                                           "weight_decay": 0.0, "nesterov": False}),
+        ("sgd_nesterov", "sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0,
+                                 "nesterov": True}),
+        ("sgd_weight_decay", "sgd", {"lr": 0.1, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.05,
+                                     "nesterov": False}),
+        ("sgd_momentum_weight_decay", "sgd", {"lr": 0.1, "momentum": 0.9, "dampening": 0.0,
+                                              "weight_decay": 5e-4, "nesterov": True}),
+        ("adam", "adam", {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0,
+                          "amsgrad": False}),
+        ("adam_weight_decay", "adam", {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8,
+                                       "weight_decay": 0.01, "amsgrad": False}),
+        ("adamw", "adamw", {"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01,
+                            "amsgrad": False}),
+    ]
+    notes = {
+        "sgd": ("torch.optim.SGD in float64: g = grad + wd * p; buf = g at the first step, then "
+                "momentum * buf + (1 - dampening) * g; nesterov: g + momentum * buf, else buf; p -= lr * that"),
+        "adam": ("torch.optim.Adam in float64: g = grad + wd * p (L2, coupled); m, v EMAs; "
+                 "p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)"),
+        "adamw": ("torch.optim.AdamW in float64: p *= 1 - lr * wd (decoupled) before the Adam step "
+                  "p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)"),
+    }
+    for name, op, hp in configs:
+        rng = Rng(fam, name)
+        p0 = {k: rng.uniform(s, -1, 1) for k, s in shapes.items()}
+        gs = [{k: rng.uniform(s, -1, 1) for k, s in shapes.items()} for _ in range(steps)]
+        ps = {k: v.to(torch.float64).clone().requires_grad_(True) for k, v in p0.items()}
+        plist = [ps[k] for k in shapes]
+        if op == "sgd":
+            opt = torch.optim.SGD(plist, lr=hp["lr"], momentum=hp["momentum"], dampening=hp["dampening"],
+                                  weight_decay=hp["weight_decay"], nesterov=hp["nesterov"])
+        else:
+            cls = torch.optim.Adam if op == "adam" else torch.optim.AdamW
+            opt = cls(plist, lr=hp["lr"], betas=tuple(hp["betas"]), eps=hp["eps"],
+                      weight_decay=hp["weight_decay"], amsgrad=hp["amsgrad"])
+        params_per_step, state_per_step = [], []
+        for g in gs:
+            for k in shapes:
+                ps[k].grad = g[k].to(torch.float64).clone()
+            opt.step()
+            params_per_step.append({k: tensor_json(ps[k], "float64") for k in shapes})
+            st = {}
+            for k in shapes:
+                for sk, sv in sorted(opt.state[ps[k]].items()):
+                    if torch.is_tensor(sv) and sv.numel() > 1:
+                        st["%s.%s" % (k, sk)] = tensor_json(sv, "float64")
+            state_per_step.append(st)
+        params = dict(hp)
+        params["steps"] = steps
+        cases.append({
+            "name": name, "op": op, "params": params,
+            "inputs": {"params": {k: tensor_json(v, "float32") for k, v in p0.items()},
+                       "grads_per_step": [{k: tensor_json(v, "float32") for k, v in g.items()} for g in gs]},
+            "outputs": {"params_per_step": params_per_step, "state_per_step": state_per_step},
+            "gout": None, "gout_for": None, "grads": {},
+            "notes": notes[op] + "; state_per_step holds the optimizer state tensors as 'param.state_name'",
+        })
+    return cases
+
+
+# ----------------------------------------------------------------------------
+# composite: tiny conv net
+# ----------------------------------------------------------------------------
+
+def tiny_net_cases():
+    fam = "composite"
+    F = torch.nn.functional
+    momentum, eps = 0.1, 1e-5
+    rng = Rng(fam, "tiny_net")  # one draw shared by both cases: same weights
+
+    def forward(t, training, pre_out=None):
+        h = F.conv2d(t["x"], t["conv1.weight"], None, stride=1, padding=1)
+        rm = t["bn1.running_mean"].detach().clone()
+        rv = t["bn1.running_var"].detach().clone()
+        h = F.batch_norm(h, rm, rv, t["bn1.weight"], t["bn1.bias"], training, momentum, eps)
+        h = F.silu(h)
+        h = F.conv2d(h, t["conv2.weight"], t["conv2.bias"], stride=2, padding=1)
+        if pre_out is not None:
+            pre_out.append(h.detach())
+        h = torch.relu(h).mean(dim=(2, 3))
+        logits = h @ t["fc.weight"].T + t["fc.bias"]
+        out = {"loss": F.cross_entropy(logits, t["labels"]), "logits": logits}
+        if training:
+            out["bn1.running_mean"] = rm
+            out["bn1.running_var"] = rv
+        return out
+
+    for _ in range(100):
+        inputs = {
+            "x": rng.uniform((4, 3, 9, 9), -1, 1),
+            "labels": torch.randint(0, 10, (4,), generator=rng.g),
+            "conv1.weight": rng.uniform((8, 3, 3, 3), -0.4, 0.4),
+            "bn1.weight": rng.uniform((8,), 0.5, 1.5),
+            "bn1.bias": rng.uniform((8,), -0.3, 0.3),
+            "bn1.running_mean": rng.uniform((8,), -0.3, 0.3),
+            "bn1.running_var": rng.uniform((8,), 0.5, 2.0),
+            "conv2.weight": rng.uniform((16, 8, 3, 3), -0.2, 0.2),
+            "conv2.bias": rng.uniform((16,), -0.2, 0.2),
+            "fc.weight": rng.uniform((10, 16), -0.5, 0.5),
+            "fc.bias": rng.uniform((10,), -0.2, 0.2),
+        }
+        ok = True
+        for training in (True, False):
+            pre = []
+            with torch.no_grad():
+                forward({k: v if v.dtype == torch.int64 else v.double() for k, v in inputs.items()},
+                        training, pre)
+            ok = ok and bool(torch.all(pre[0].abs() > 1e-4))
+        if ok:
+            break
+    else:
+        raise RuntimeError("could not draw kink-free tiny_net data")
+
+    differentiable = ["x", "conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "conv2.bias",
+                      "fc.weight", "fc.bias"]
+    cases = []
+    for training in (True, False):
+        name = "tiny_net_%s" % ("train" if training else "eval")
+        cases.append(make_case(
+            name, "tiny_net", {"training": training, "momentum": momentum, "eps": eps}, inputs,
+            lambda t, tr=training: forward(t, tr), rng, differentiable=differentiable,
+            gout=torch.tensor(1.0, dtype=torch.float32), gout_for="loss",
+            notes=("x -> conv1 (3->8, 3x3, s1, p1, no bias) -> bn1 -> SiLU -> conv2 (8->16, 3x3, s2, p1) -> ReLU "
+                   "-> global average pool -> fc (16->10) -> logits; loss = mean cross-entropy. Inputs use "
+                   "PyTorch state_dict names; every ReLU pre-activation is more than 1e-4 from 0; "
+                   "training mode also outputs bn1's running stats after the forward")))
+    return cases
+
+
+# ----------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------
 
@@ -498,6 +1120,14 @@ def main():
     write("reductions.json", "reductions", reduction_cases())
     write("movement.json", "movement", movement_cases())
     write("mlp2.json", "composite", mlp2_cases())
+    write("conv2d.json", "conv2d", conv2d_cases())
+    write("batch_norm.json", "batch_norm2d", batch_norm_cases())
+    write("pooling.json", "pooling", pooling_cases())
+    write("activations.json", "activations", activation_cases())
+    write("losses.json", "losses", loss_cases())
+    write("pgd.json", "pgd", pgd_cases())
+    write("optim.json", "optim", optim_cases())
+    write("tiny_net.json", "composite", tiny_net_cases())
 
 
 if __name__ == "__main__":
