@@ -3,6 +3,11 @@
  * on the device in float32, and every output and gradient is compared with the stored values. Ops the
  * engine lacks are reported as skipped, never dropped; a malformed file is an error naming the file, the
  * case and the field.
+ *
+ * Optimizer cases (sgd, adam, adamw) nest their tensors: inputs {params: {name: T}, grads_per_step: [{name: T}]}
+ * and outputs {params_per_step: [{name: T}], state_per_step (ignored)}. They are flattened on load to the
+ * names `params.NAME`, `grads_per_step[K].NAME` and `params_per_step[K].NAME`, so that they run and compare
+ * like any other case (a failure names e.g. `outputs.params_per_step[2].fc.weight[3]`).
  */
 import { readFileSync } from 'node:fs';
 import { compare, DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
@@ -12,8 +17,9 @@ import { scope } from './scope.js';
 import { sizeOf } from './shape.js';
 import * as o from './ops/index.js';
 import type { Device } from './device.js';
-import { caseAdapterOps, getCaseAdapter, registerCaseAdapter, type CaseParams } from './case_adapters.js';
+import { caseAdapterOps, getCaseAdapter, registerCaseAdapter, param, type CaseAdapter, type CaseParams } from './case_adapters.js';
 import type { Tensor } from './tensor.js';
+import { SGD, Adam, AdamW } from './optim/index.js';
 
 export class CaseFileError extends Error {}
 
@@ -41,6 +47,55 @@ registerCaseAdapter('mlp2', (x) => {
   return { loss: o.mean(o.square(o.sub(out, x.t!))) };
 });
 
+/** Ops whose cases nest their tensors per step (see the header). */
+const OPTIMIZER_OPS = new Set(['sgd', 'adam', 'adamw']);
+
+/** Outputs compared for ops whose cases may hold more (REFERENCE_CASES.md: pgd_l2_step's intermediates may be ignored). */
+const COMPARED_OUTPUTS: Record<string, readonly string[]> = { pgd_l2_step: ['x_adv_new'] };
+
+function caseBetas(p: CaseParams): [number, number] {
+  const v = p.betas ?? [0.9, 0.999];
+  if (!Array.isArray(v) || v.length !== 2 || v.some((b) => typeof b !== 'number')) throw new TypeError(`params.betas: expected two numbers, got ${JSON.stringify(v)}`);
+  return [v[0] as number, v[1] as number];
+}
+
+/** Runs the steps of a flattened optimizer case on the case's own parameter tensors (updated in place). */
+function optimizerAdapter(make: (params: Tensor[], p: CaseParams) => { step(): void; dispose(): void }): CaseAdapter {
+  return (x, p) => {
+    const names = Object.keys(x).filter((k) => k.startsWith('params.')).map((k) => k.slice('params.'.length));
+    const params = names.map((n) => x[`params.${n}`]!);
+    let steps = p.steps === undefined ? 0 : param.num(p, 'steps');
+    for (const k of Object.keys(x)) {
+      const m = /^grads_per_step\[(\d+)\]\./.exec(k);
+      if (m) steps = Math.max(steps, Number(m[1]) + 1);
+    }
+    const opt = make(params, p);
+    const out: Record<string, Tensor> = {};
+    try {
+      for (let k = 0; k < steps; k++) {
+        params.forEach((t, i) => { t.grad = x[`grads_per_step[${k}].${names[i]}`] ?? null; });
+        opt.step();
+        params.forEach((t, i) => { out[`params_per_step[${k}].${names[i]}`] = o.clone(t); });
+      }
+    } finally {
+      // The gradients are case inputs, disposed with them.
+      for (const t of params) t.grad = null;
+      opt.dispose();
+    }
+    return out;
+  };
+}
+registerCaseAdapter('sgd', optimizerAdapter((params, p) => new SGD(params, {
+  lr: param.num(p, 'lr'), momentum: param.optNum(p, 'momentum') ?? 0, dampening: param.optNum(p, 'dampening') ?? 0,
+  weightDecay: param.optNum(p, 'weight_decay') ?? 0, nesterov: param.bool(p, 'nesterov'),
+})));
+for (const [name, Opt, wd] of [['adam', Adam, 0], ['adamw', AdamW, 1e-2]] as const) {
+  registerCaseAdapter(name, optimizerAdapter((params, p) => new Opt(params, {
+    lr: param.optNum(p, 'lr') ?? 1e-3, betas: caseBetas(p), eps: param.optNum(p, 'eps') ?? 1e-8,
+    weightDecay: param.optNum(p, 'weight_decay') ?? wd, amsgrad: param.bool(p, 'amsgrad'),
+  })));
+}
+
 export function supportedCaseOps(): string[] {
   return caseAdapterOps();
 }
@@ -62,6 +117,43 @@ function checkTensor(file: string, where: string, t: unknown): CaseTensor {
 function checkTensors(file: string, where: string, m: unknown): Record<string, CaseTensor> {
   if (!m || typeof m !== 'object' || Array.isArray(m)) fail(file, where, 'expected an object of tensors');
   return Object.fromEntries(Object.entries(m as object).map(([k, v]) => [k, checkTensor(file, `${where}.${k}`, v)]));
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The nested inputs and outputs of an optimizer case, flattened (see the header) and checked against each other. */
+function optimizerTensors(file: string, where: string, c: { inputs?: unknown; outputs?: unknown; params?: unknown }): { inputs: Record<string, CaseTensor>; outputs: Record<string, CaseTensor> } {
+  const ins = c.inputs;
+  if (!isObject(ins)) fail(file, `${where}.inputs`, 'expected {params: {name: tensor}, grads_per_step: [{name: tensor}, ...]}');
+  const params = checkTensors(file, `${where}.inputs.params`, ins.params);
+  if (!Object.keys(params).length) fail(file, `${where}.inputs.params`, 'expected at least one parameter');
+  const perStep = (field: string, v: unknown, n: number | null): Record<string, CaseTensor>[] => {
+    if (!Array.isArray(v)) fail(file, field, 'expected an array with one {name: tensor} object per step');
+    if (n !== null && v.length !== n) fail(file, field, `expected ${n} steps (as inputs.grads_per_step), got ${v.length}`);
+    return v.map((step, k) => {
+      const ts = checkTensors(file, `${field}[${k}]`, step);
+      for (const [name, t] of Object.entries(ts)) {
+        const p = params[name];
+        if (!p) fail(file, `${field}[${k}].${name}`, `names no parameter (inputs.params has ${Object.keys(params).join(', ')})`);
+        if (p.shape.join() !== t.shape.join()) fail(file, `${field}[${k}].${name}.shape`, `[${t.shape}] differs from the parameter's [${p.shape}]`);
+      }
+      return ts;
+    });
+  };
+  const grads = perStep(`${where}.inputs.grads_per_step`, ins.grads_per_step, null);
+  const steps = isObject(c.params) ? c.params.steps : undefined;
+  if (steps !== undefined && steps !== grads.length) fail(file, `${where}.params.steps`, `is ${JSON.stringify(steps)} but inputs.grads_per_step has ${grads.length} steps`);
+  const outs = c.outputs;
+  if (!isObject(outs)) fail(file, `${where}.outputs`, 'expected {params_per_step: [{name: tensor}, ...], state_per_step (ignored)}');
+  const after = perStep(`${where}.outputs.params_per_step`, outs.params_per_step, grads.length);
+  const inputs: Record<string, CaseTensor> = {};
+  for (const [name, t] of Object.entries(params)) inputs[`params.${name}`] = t;
+  grads.forEach((g, k) => { for (const [name, t] of Object.entries(g)) inputs[`grads_per_step[${k}].${name}`] = t; });
+  const outputs: Record<string, CaseTensor> = {};
+  after.forEach((s, k) => { for (const [name, t] of Object.entries(s)) outputs[`params_per_step[${k}].${name}`] = t; });
+  return { inputs, outputs };
 }
 
 /** Reads and validates a case file; throws CaseFileError naming the file, case and field. */
@@ -87,8 +179,9 @@ export function loadCaseFile(file: string): Case[] {
     if (typeof c.op !== 'string') fail(file, `${where}.op`, 'expected a string');
     const params = c.params ?? {};
     if (typeof params !== 'object' || Array.isArray(params)) fail(file, `${where}.params`, 'expected an object');
-    const inputs = checkTensors(file, `${where}.inputs`, c.inputs);
-    const outputs = checkTensors(file, `${where}.outputs`, c.outputs);
+    const { inputs, outputs } = OPTIMIZER_OPS.has(c.op)
+      ? optimizerTensors(file, where, c)
+      : { inputs: checkTensors(file, `${where}.inputs`, c.inputs), outputs: checkTensors(file, `${where}.outputs`, c.outputs) };
     const gout = c.gout === null || c.gout === undefined ? null : checkTensor(file, `${where}.gout`, c.gout);
     const goutFor = c.gout_for ?? null;
     if (gout && (typeof goutFor !== 'string' || !outputs[goutFor])) fail(file, `${where}.gout_for`, `must name one of the outputs (${Object.keys(outputs).join(', ')}), got ${JSON.stringify(goutFor)}`);
@@ -121,7 +214,8 @@ async function runCase(device: Device, file: string, c: Case, tol: Tolerance): P
     return { outs, grads };
   });
   const checks: [string, Tensor | undefined, CaseTensor][] = [
-    ...Object.entries(c.outputs).map(([k, v]) => [`outputs.${k}`, produced.outs[k], v] as [string, Tensor | undefined, CaseTensor]),
+    ...Object.entries(c.outputs).filter(([k]) => COMPARED_OUTPUTS[c.op]?.includes(k) ?? true)
+      .map(([k, v]) => [`outputs.${k}`, produced.outs[k], v] as [string, Tensor | undefined, CaseTensor]),
     ...Object.entries(c.grads).map(([k, v]) => [`grads.${k}`, produced.grads[k], v] as [string, Tensor | undefined, CaseTensor]),
   ];
   let worstRatio = 0;
