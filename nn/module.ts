@@ -47,7 +47,7 @@ export abstract class Module {
   }
 
   /** The current tensor of an own parameter or buffer (after a load or a functional call swapped it). */
-  protected p(name: string): Tensor {
+  protected own(name: string): Tensor {
     const t = this.ownParams.get(name) ?? this.ownBuffers.get(name);
     if (!t) throw new Error(`${this.constructor.name} has no parameter or buffer '${name}'`);
     return t;

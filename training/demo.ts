@@ -6,12 +6,13 @@
 import { tensor } from '../engine/create.js';
 import { randn, Generator } from '../engine/rng.js';
 import { keep, scope } from '../engine/scope.js';
+import { SGD } from '../engine/optim/index.js';
 import { noGrad } from '../engine/tape.js';
 import * as o from '../engine/ops/index.js';
 import type { Device } from '../engine/device.js';
 import type { Tensor } from '../engine/tensor.js';
 import { loadFashionMnist, type ImageSet } from './data/fashion_mnist.js';
-import { crossEntropy, accuracy } from './losses.js';
+import { accuracy } from './losses.js';
 import { pgdLinf } from './attacks/pgd.js';
 
 export interface DemoConfig {
@@ -20,7 +21,7 @@ export interface DemoConfig {
 }
 
 export const DEMO_DEFAULTS: DemoConfig = {
-  steps: 300, batch: 64, hidden: 128, lr: 0.1, eps: 0.1, attackSteps: 5, evalAttackSteps: 10, evalExamples: 500, seed: 0, logEvery: 20,
+  steps: 300, batch: 64, hidden: 128, lr: 0.02, eps: 0.1, attackSteps: 5, evalAttackSteps: 10, evalExamples: 500, seed: 0, logEvery: 20,
 };
 
 export interface DemoReport { config: DemoConfig; losses: { step: number; loss: number }[]; cleanAcc: number; pgdAcc: number; seconds: number; imagesPerSec: number }
@@ -28,21 +29,19 @@ export interface DemoReport { config: DemoConfig; losses: { step: number; loss: 
 type Params = [Tensor, Tensor, Tensor, Tensor];
 
 function forward(p: readonly Tensor[], x: Tensor): Tensor {
-  const h = o.maximum(o.add(o.matmul(x, p[0]!, { transB: true }), p[1]!), 0);
+  const h = o.relu(o.add(o.matmul(x, p[0]!, { transB: true }), p[1]!));
   return o.add(o.matmul(h, p[2]!, { transB: true }), p[3]!);
 }
 
-function batchOf(set: ImageSet, idx: number[], device: Device): { x: Tensor; onehot: Tensor; labels: Int32Array } {
+function batchOf(set: ImageSet, idx: number[], device: Device): { x: Tensor; y: Tensor; labels: Int32Array } {
   const px = set.shape[0] * set.shape[1] * set.shape[2];
   const xs = new Float32Array(idx.length * px);
-  const oh = new Float32Array(idx.length * 10);
   const labels = new Int32Array(idx.length);
   idx.forEach((j, i) => {
     xs.set(set.images.subarray(j * px, (j + 1) * px), i * px);
     labels[i] = set.labels[j]!;
-    oh[i * 10 + set.labels[j]!] = 1;
   });
-  return { x: tensor(xs, [idx.length, px], { device }), onehot: tensor(oh, [idx.length, 10], { device }), labels };
+  return { x: tensor(xs, [idx.length, px], { device }), y: tensor(labels, [idx.length], { device }), labels };
 }
 
 export async function runDemo(device: Device, cfg: DemoConfig, onProgress?: (step: number, loss?: number) => void): Promise<DemoReport> {
@@ -51,32 +50,36 @@ export async function runDemo(device: Device, cfg: DemoConfig, onProgress?: (ste
   const gen = new Generator(cfg.seed);
   const px = 28 * 28;
   // He-normal initialisation for the ReLU layer, PyTorch-like small init for the output layer.
-  let params: Params = scope(() => noGrad(() => [
+  // He-normal initialisation for the ReLU layer, PyTorch-like small init for the output layer.
+  const params: Params = scope(() => noGrad(() => [
     keep(o.mul(randn([cfg.hidden, px], { device, generator: gen }), Math.sqrt(2 / px))),
     keep(o.zeros([cfg.hidden], { device })),
     keep(o.mul(randn([10, cfg.hidden], { device, generator: gen }), Math.sqrt(1 / cfg.hidden))),
     keep(o.zeros([10], { device })),
   ]));
+  params.forEach((p) => { p.requiresGrad = true; });
+  const opt = new SGD(params, { lr: cfg.lr, momentum: 0.9 });
   const attack = { eps: cfg.eps, alpha: cfg.eps / 4, steps: cfg.attackSteps, generator: gen };
   const losses: { step: number; loss: number }[] = [];
   const t0 = Date.now();
   for (let step = 1; step <= cfg.steps; step++) {
     const idx = Array.from({ length: cfg.batch }, (_, i) => (step - 1) * cfg.batch + i);
-    const { loss, next } = scope(() => {
+    const loss = scope(() => {
       const b = batchOf(train, idx, device);
-      const adv = pgdLinf((z) => crossEntropy(forward(params, z), b.onehot), b.x, attack);
-      const { value, grads } = o.valueAndGrad((...p) => crossEntropy(forward(p, adv), b.onehot), params);
-      const next = noGrad(() => params.map((p, i) => o.sub(p, o.mul(grads[i]!, cfg.lr)))) as Params;
-      return { loss: value, next };
+      const adv = pgdLinf((z) => o.crossEntropy(forward(params, z), b.y), b.x, attack);
+      const l = o.crossEntropy(forward(params, adv), b.y);
+      l.backward();
+      opt.step();
+      opt.zeroGrad();
+      return l.detach();
     });
-    params.forEach((p) => p.dispose());
-    params = next.map((p) => keep(p)) as Params;
     // Reading back forces a submit and a wait: only on the steps that print.
     if (step % cfg.logEvery === 0 || step === cfg.steps) {
       const l = await loss.item();
       if (!Number.isFinite(l)) {
         loss.dispose();
         params.forEach((p) => p.dispose());
+        opt.dispose();
         throw new Error(`training stopped: the loss is ${l} at step ${step} (lr ${cfg.lr}); lower the learning rate`);
       }
       losses.push({ step, loss: l });
@@ -95,7 +98,7 @@ export async function runDemo(device: Device, cfg: DemoConfig, onProgress?: (ste
     const part = evalIdx.slice(s, s + 100);
     const { logits, advLogits, labels } = scope(() => {
       const b = batchOf(test, part, device);
-      const adv = pgdLinf((z) => crossEntropy(forward(params, z), b.onehot), b.x, { ...attack, steps: cfg.evalAttackSteps, alpha: (2.5 * cfg.eps) / cfg.evalAttackSteps });
+      const adv = pgdLinf((z) => o.crossEntropy(forward(params, z), b.y), b.x, { ...attack, steps: cfg.evalAttackSteps, alpha: (2.5 * cfg.eps) / cfg.evalAttackSteps });
       return noGrad(() => ({ logits: forward(params, b.x), advLogits: forward(params, adv), labels: b.labels }));
     });
     clean += (await accuracy(logits, labels)) * part.length;
@@ -104,5 +107,6 @@ export async function runDemo(device: Device, cfg: DemoConfig, onProgress?: (ste
     advLogits.dispose();
   }
   params.forEach((p) => p.dispose());
+  opt.dispose();
   return { config: cfg, losses, cleanAcc: clean / test.n, pgdAcc: robust / test.n, seconds, imagesPerSec: (cfg.steps * cfg.batch) / seconds };
 }

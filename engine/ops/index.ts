@@ -166,3 +166,10 @@ export function grad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: Omi
   value.dispose();
   return grads;
 }
+export * from './conv2d.js';
+export * from './pgd_step.js';
+export * from './dropout.js';
+export * from './activation.js';
+export * from './losses.js';
+export * from './batch_norm.js';
+export * from './pool.js';

@@ -47,7 +47,7 @@ export async function startCommand(argv: string[]): Promise<number> {
       auditOk = rows.every((r) => r.pass);
       console.log(`== gradient audit (${fmtSecs((Date.now() - t) / 1000)})\n${formatAudit(rows)}\n`);
     }
-    console.log(`== PGD adversarial training: MLP 784-${cfg.hidden}-10 on Fashion-MNIST, ${cfg.steps} steps of ${cfg.batch}, eps ${cfg.eps}, PGD-${cfg.attackSteps} step eps/4, SGD lr ${cfg.lr}`);
+    console.log(`== PGD adversarial training: MLP 784-${cfg.hidden}-10 on Fashion-MNIST, ${cfg.steps} steps of ${cfg.batch}, eps ${cfg.eps}, PGD-${cfg.attackSteps} step eps/4, SGD lr ${cfg.lr} momentum 0.9`);
     const bar = new Progress('train', cfg.steps, 'steps');
     let last = NaN;
     const report = await runDemo(device, cfg, (step, loss) => {

@@ -1,0 +1,181 @@
+/**
+ * Wrappers of the conv2d kernels: forward (conv2d_fwd.wgsl), input gradient (conv2d_dx.wgsl) and weight
+ * gradient (conv2d_dw.wgsl + conv2d_dw_reduce.wgsl). All three are implicit GEMMs on matmul.wgsl's core: 8x8
+ * threads, each with a ROWS x 4*COLS4 block of outputs in registers, the block chosen per call from the GEMM's
+ * shape. 1x1 stride-1 unpadded ungrouped convolutions without an epilogue are plain batched GEMMs and go
+ * through the matmul kernel itself.
+ */
+import { Kernel, grid1d, type Dispatcher } from './kernel.js';
+import { runMatmul } from './matmul.js';
+
+const fwd = Kernel.fromFile('conv2d_fwd', 'conv2d_fwd.wgsl');
+const dx = Kernel.fromFile('conv2d_dx', 'conv2d_dx.wgsl');
+const dw = Kernel.fromFile('conv2d_dw', 'conv2d_dw.wgsl');
+const dwReduce = Kernel.fromFile('conv2d_dw_reduce', 'conv2d_dw_reduce.wgsl');
+
+const THREADS = 8;
+const MAX_GROUPS = 65535;
+
+/** Everything the kernels need to know about one convolution (NCHW input, OIHW weight). */
+export interface ConvGeometry {
+  N: number; C: number; H: number; W: number;
+  O: number; OH: number; OW: number; KH: number; KW: number;
+  sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+  groups: number;
+}
+
+export type ConvActivation = 'none' | 'relu';
+const ACT = { none: 0, relu: 1 } as const;
+
+/** Outputs per thread: `rows` GEMM rows x 4*`cols4` columns (the kernels' ROWS and COLS4 overrides). */
+export interface ConvBlock { rows: number; cols4: number }
+
+function shapeParams(g: ConvGeometry) {
+  return {
+    N: g.N, C: g.C, H: g.H, W: g.W, O: g.O, OH: g.OH, OW: g.OW, KH: g.KH, KW: g.KW,
+    sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw, dh: g.dh, dw: g.dw, Cg: g.C / g.groups, Og: g.O / g.groups,
+  };
+}
+
+/** A 1x1, stride-1, unpadded, ungrouped convolution: y[n] = w[O, C] @ x[n][C, H*W]. */
+export function isPointwise(g: ConvGeometry): boolean {
+  return g.KH === 1 && g.KW === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0 && g.groups === 1;
+}
+
+const ROW_CHOICES = [1, 2, 4, 8, 12];
+const COL4_CHOICES = [1, 2, 4];
+
+/**
+ * The per-thread block for a GEMM of `rows` x `cols`. On lavapipe a step of the reduction costs about one
+ * bounds-checked per-lane load per row and per column against rows*cols multiply-adds run 8 lanes wide, so
+ * the cost per useful output is (R + C)/(R*C), times the share of the block's rows and columns that lie past
+ * the edge. 12 x 16 measured best for large operands (16 x 16 spills), as for matmul.
+ */
+export function chooseConvBlock(rows: number, cols: number): ConvBlock {
+  let best: ConvBlock = { rows: 1, cols4: 1 };
+  let bestCost = Infinity;
+  for (const r of ROW_CHOICES) {
+    for (const c4 of COL4_CHOICES) {
+      const c = 4 * c4;
+      const waste = (Math.ceil(rows / r) * r / Math.max(1, rows)) * (Math.ceil(cols / c) * c / Math.max(1, cols));
+      const cost = ((r + c) / (r * c)) * waste;
+      if (cost < bestCost - 1e-12) { best = { rows: r, cols4: c4 }; bestCost = cost; }
+    }
+  }
+  return best;
+}
+
+function checkBlock(op: string, b: ConvBlock): void {
+  if (!Number.isInteger(b.rows) || b.rows < 1 || b.rows > 16 || !Number.isInteger(b.cols4) || b.cols4 < 1 || b.cols4 > 4) {
+    throw new RangeError(`${op}: block ${b.rows}x${4 * b.cols4} is outside 1..16 rows x 4..16 columns`);
+  }
+}
+
+/** Workgroups for `cols` GEMM columns (tiles folded into z past the x limit), `rows` rows, `zgroups` slices. */
+function grid(op: string, cols: number, rows: number, zgroups: number, b: ConvBlock): { workgroups: [number, number, number] } {
+  const tiles = Math.max(1, Math.ceil(cols / (THREADS * 4 * b.cols4)));
+  const x = Math.min(tiles, MAX_GROUPS);
+  const z = zgroups * Math.ceil(tiles / x);
+  const y = Math.ceil(rows / (THREADS * b.rows));
+  if (z > MAX_GROUPS || y > MAX_GROUPS) throw new RangeError(`${op}: the convolution is too large to dispatch (${cols} pixels x ${rows} channels x ${zgroups} slices)`);
+  return { workgroups: [x, y, z] };
+}
+
+/** y = act(conv2d(x, w) + bias); bias may be null. `block` forces the per-thread block (benchmarks, tests). */
+export function runConv2dForward(d: Dispatcher, x: GPUBufferBinding, w: GPUBufferBinding, bias: GPUBufferBinding | null,
+  y: GPUBufferBinding, g: ConvGeometry, act: ConvActivation = 'none', block?: ConvBlock): void {
+  if (g.N === 0 || g.O === 0 || g.OH === 0 || g.OW === 0) return;
+  if (!block && !bias && act === 'none' && isPointwise(g) && g.N <= MAX_GROUPS) {
+    runMatmul(d, w, x, y, { M: g.O, N: g.H * g.W, K: g.C, batch: g.N, aStride: 0, bStride: g.C * g.H * g.W, transA: false, transB: false });
+    return;
+  }
+  const p = shapeParams(g);
+  const cols = g.N * g.OH * g.OW;
+  const b = block ?? chooseConvBlock(p.Og, cols);
+  checkBlock('conv2d', b);
+  d.run(fwd, {
+    buffers: { x, w, bias: bias ?? w, y },
+    params: { ...p, zgroups: g.groups },
+    overrides: { HAS_BIAS: bias !== null, ACT: ACT[act], ROWS: b.rows, COLS4: b.cols4 },
+    ...grid('conv2d', cols, p.Og, g.groups, b),
+  });
+}
+
+/** dx = the gradient of sum(gy * conv2d(x, w)) with respect to x (every element of dx is written). */
+export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBufferBinding, out: GPUBufferBinding, g: ConvGeometry, block?: ConvBlock): void {
+  if (g.N === 0 || g.C === 0 || g.H === 0 || g.W === 0) return;
+  if (!block && isPointwise(g) && g.N <= MAX_GROUPS) {
+    // dx[n][C, HW] = w^T [C, O] @ gy[n][O, HW]
+    runMatmul(d, w, gy, out, { M: g.C, N: g.H * g.W, K: g.O, batch: g.N, aStride: 0, bStride: g.O * g.H * g.W, transA: true, transB: false });
+    return;
+  }
+  const p = shapeParams(g);
+  const phases = g.sh * g.sw;
+  // The largest phase is the first: ceil(H / sh) x ceil(W / sw) pixels per image.
+  const cols = g.N * Math.ceil(g.H / g.sh) * Math.ceil(g.W / g.sw);
+  const b = block ?? chooseConvBlock(p.Cg, cols);
+  checkBlock('conv2d input gradient', b);
+  d.run(dx, {
+    buffers: { gy, w, dx: out },
+    params: { ...p, zgroups: g.groups * phases },
+    overrides: { ROWS: b.rows, COLS4: b.cols4 },
+    ...grid('conv2d input gradient', cols, p.Cg, g.groups * phases, b),
+  });
+}
+
+export interface WeightGradPlan {
+  block: ConvBlock;
+  /** Split-K chunks (1: no partial sums, the kernel writes dw directly). */
+  chunks: number;
+  /** Output rows (n, oh) per chunk. */
+  rowsPer: number;
+  /** Floats of the partial-sum buffer (0 when chunks is 1). */
+  partialSize: number;
+}
+
+/** Enough workgroups to fill a large GPU; lavapipe is indifferent as long as both cores have work. */
+const TARGET_WORKGROUPS = 512;
+/** Below this many products per chunk and thread, the partial sums cost more than they parallelise. */
+const MIN_CHUNK_PIXELS = 256;
+/** Cap on the partial-sum buffer (floats): 16 MiB. */
+const MAX_PARTIAL = 1 << 22;
+
+/** The block and how the weight gradient's reduction over N*OH*OW is split into chunks. */
+export function weightGradPlan(g: ConvGeometry, block?: ConvBlock): WeightGradPlan {
+  const Og = g.O / g.groups;
+  const Cg = g.C / g.groups;
+  const b = block ?? chooseConvBlock(Og, Cg);
+  checkBlock('conv2d weight gradient', b);
+  const numel = g.O * Cg * g.KH * g.KW;
+  const blocks = g.KH * g.KW * Math.ceil(Cg / (4 * b.cols4));
+  const tiles = Math.ceil(Og / (THREADS * b.rows)) * Math.ceil(blocks / THREADS) * g.groups;
+  const rows = g.N * g.OH;
+  let chunks = Math.ceil(TARGET_WORKGROUPS / tiles);
+  chunks = Math.min(chunks, Math.floor((rows * g.OW) / MIN_CHUNK_PIXELS), Math.floor(MAX_PARTIAL / Math.max(1, numel)), Math.floor(MAX_GROUPS / g.groups));
+  chunks = Math.max(1, Math.min(chunks, rows));
+  const rowsPer = Math.max(1, Math.ceil(rows / chunks));
+  chunks = Math.max(1, Math.ceil(rows / rowsPer));
+  return { block: b, chunks, rowsPer, partialSize: chunks > 1 ? chunks * numel : 0 };
+}
+
+/**
+ * dw = the gradient of sum(gy * conv2d(x, w)) with respect to w, following `plan` (weightGradPlan). `part`
+ * holds plan.partialSize floats (ignored when plan.chunks is 1).
+ */
+export function runConv2dWeightGrad(d: Dispatcher, x: GPUBufferBinding, gy: GPUBufferBinding, part: GPUBufferBinding | null,
+  out: GPUBufferBinding, g: ConvGeometry, plan: WeightGradPlan): void {
+  const p = shapeParams(g);
+  const numel = g.O * p.Cg * g.KH * g.KW;
+  if (numel === 0) return;
+  if (plan.chunks > 1 && !part) throw new Error('conv2d weight gradient: a partial-sum buffer is needed for split-K');
+  const target = plan.chunks > 1 ? part! : out;
+  const b = plan.block;
+  const blocks = g.KH * g.KW * Math.ceil(p.Cg / (4 * b.cols4));
+  d.run(dw, {
+    buffers: { x, gy, part: target },
+    params: { ...p, chunks: plan.chunks, rows_per: plan.rowsPer },
+    overrides: { ROWS: b.rows, COLS4: b.cols4 },
+    workgroups: [Math.ceil(blocks / THREADS), Math.ceil(p.Og / (THREADS * b.rows)), g.groups * plan.chunks],
+  });
+  if (plan.chunks > 1) d.run(dwReduce, { buffers: { part: target, dw: out }, params: { numel, chunks: plan.chunks }, workgroups: grid1d(numel, 256) });
+}

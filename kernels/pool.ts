@@ -1,0 +1,40 @@
+/** Wrappers of the pooling kernels (pool_max.wgsl, pool_max_backward.wgsl, pool_avg.wgsl). */
+import { Kernel, grid1d, type Dispatcher } from './kernel.js';
+
+const maxFwd = Kernel.fromFile('pool_max', 'pool_max.wgsl');
+const maxBwd = Kernel.fromFile('pool_max_backward', 'pool_max_backward.wgsl');
+const avg = Kernel.fromFile('pool_avg', 'pool_avg.wgsl');
+
+/** Planes P = N*C of [H, W] pooled to [OH, OW]; window k, stride s, padding p, dilation d per axis (h, w). */
+export interface PoolGeometry {
+  P: number; H: number; W: number; OH: number; OW: number;
+  kh: number; kw: number; sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
+}
+
+const geomParams = (g: PoolGeometry) => ({ H: g.H, W: g.W, OH: g.OH, OW: g.OW, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw });
+
+/** y = window max, idx = its flat position ih*W + iw in the plane (int32). */
+export function runMaxPool(dev: Dispatcher, g: PoolGeometry, x: GPUBufferBinding, y: GPUBufferBinding, idx: GPUBufferBinding): void {
+  const n = g.P * g.OH * g.OW;
+  if (n === 0) return;
+  dev.run(maxFwd, { buffers: { x, y, idx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, workgroups: grid1d(n, 256) });
+}
+
+/** dx[p, ih, iw] = sum of gy over the windows whose argmax is (ih, iw). */
+export function runMaxPoolBackward(dev: Dispatcher, g: PoolGeometry, gy: GPUBufferBinding, idx: GPUBufferBinding, dx: GPUBufferBinding): void {
+  const n = g.P * g.H * g.W;
+  if (n === 0) return;
+  dev.run(maxBwd, { buffers: { g: gy, idx, dx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, workgroups: grid1d(n, 256) });
+}
+
+export interface AvgPoolVariant { adaptive: boolean; countIncludePad: boolean }
+
+/** Average pooling forward (src = x, dst = y) or backward (src = g, dst = dx); see pool_avg.wgsl. */
+export function runAvgPool(dev: Dispatcher, g: PoolGeometry, v: AvgPoolVariant, backward: boolean, src: GPUBufferBinding, dst: GPUBufferBinding): void {
+  const n = backward ? g.P * g.H * g.W : g.P * g.OH * g.OW;
+  if (n === 0) return;
+  dev.run(avg, {
+    buffers: { src, dst }, params: { n, ...geomParams(g) },
+    overrides: { ADAPTIVE: v.adaptive, COUNT_INCLUDE_PAD: v.countIncludePad, BACKWARD: backward }, workgroups: grid1d(n, 256),
+  });
+}

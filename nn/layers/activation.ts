@@ -1,0 +1,48 @@
+/**
+ * Activation layers chosen by name, the smooth-adversarial-training switch. Spec strings: 'relu', 'silu',
+ * 'gelu', 'gelu_tanh', 'mish', 'tanh', 'sigmoid', 'softplus' or 'softplus:BETA', 'elu' or 'elu:ALPHA',
+ * 'relu_smoothgrad' or 'relu_smoothgrad:ALPHA', and two with a learnable scalar: 'psoftplus' (parameter
+ * `alpha`, initialised to 10) and 'smoothrelu' (parameter `w`, a = w^2 keeps a > 0; w starts at 20, a = 400, as SAT).
+ */
+import { Module } from '../module.js';
+import { activation, ACTIVATION_NAMES, type ActivationName } from '../../engine/ops/activation.js';
+import { full } from '../../engine/create.js';
+import { square } from '../../engine/ops/index.js';
+import { getDefaultDevice, type Device } from '../../engine/device.js';
+import type { Tensor } from '../../engine/tensor.js';
+
+export interface ActivationSpec { name: ActivationName; arg?: number }
+
+export function parseActivation(spec: string): ActivationSpec {
+  const [name, arg, extra] = spec.split(':');
+  if (extra !== undefined || !(ACTIVATION_NAMES as readonly string[]).includes(name!)) {
+    throw new RangeError(`activation: '${spec}' is not one of ${ACTIVATION_NAMES.join(', ')} (optionally NAME:NUMBER for softplus, elu, relu_smoothgrad)`);
+  }
+  if (arg === undefined) return { name: name as ActivationName };
+  const v = Number(arg);
+  if (!['softplus', 'elu', 'relu_smoothgrad'].includes(name!) || !Number.isFinite(v)) throw new RangeError(`activation: '${spec}': only softplus:BETA, elu:ALPHA and relu_smoothgrad:ALPHA take a number`);
+  return { name: name as ActivationName, arg: v };
+}
+
+export class Activation extends Module {
+  readonly spec: ActivationSpec;
+
+  constructor(spec: string | ActivationSpec, opts: { device?: Device } = {}) {
+    super();
+    this.spec = typeof spec === 'string' ? parseActivation(spec) : spec;
+    const device = opts.device ?? getDefaultDevice();
+    if (this.spec.name === 'psoftplus') this.registerParameter('alpha', full([], 10, { device }));
+    if (this.spec.name === 'smoothrelu') this.registerParameter('w', full([], 20, { device }));
+  }
+
+  forward(x: Tensor): Tensor {
+    const { name, arg } = this.spec;
+    switch (name) {
+      case 'psoftplus': return activation(name, x, { alpha: this.own('alpha') });
+      case 'smoothrelu': return activation(name, x, { a: square(this.own('w')) });
+      case 'softplus': return activation(name, x, arg === undefined ? {} : { beta: arg });
+      case 'elu': case 'relu_smoothgrad': return activation(name, x, arg === undefined ? {} : { alpha: arg });
+      default: return activation(name, x);
+    }
+  }
+}

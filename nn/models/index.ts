@@ -1,0 +1,31 @@
+/** Model constructors by name (the CLI's `--model`). */
+import { SmallCNN, TradesSmallCNN } from './small_cnn.js';
+import { ResNet18 } from './resnet.js';
+import { PreActResNet18 } from './preact_resnet.js';
+import { WideResNet, type WideResNetOptions } from './wide_resnet.js';
+import type { Module } from '../module.js';
+import type { ModelOptions } from './common.js';
+
+export { SmallCNN, TradesSmallCNN, ResNet18, PreActResNet18, WideResNet };
+export { CIFAR10_MEAN, CIFAR10_STD, type ModelOptions } from './common.js';
+export type { WideResNetOptions };
+
+/** Input shape [C, H, W] each model is built for. */
+export const MODELS: Record<string, { input: [number, number, number]; build: (o: ModelOptions) => Module }> = {
+  smallcnn: { input: [1, 28, 28], build: (o) => new SmallCNN(o) },
+  trades_smallcnn: { input: [1, 28, 28], build: (o) => new TradesSmallCNN(o) },
+  resnet18: { input: [3, 32, 32], build: (o) => new ResNet18(o) },
+  preact_resnet18: { input: [3, 32, 32], build: (o) => new PreActResNet18(o) },
+  'wrn-16-4': { input: [3, 32, 32], build: (o) => new WideResNet({ ...o, depth: 16, widenFactor: 4 }) },
+  'wrn-28-10': { input: [3, 32, 32], build: (o) => new WideResNet({ ...o, depth: 28, widenFactor: 10 }) },
+  'wrn-34-10': { input: [3, 32, 32], build: (o) => new WideResNet({ ...o, depth: 34, widenFactor: 10 }) },
+};
+
+/** Builds a model by name; 'wrn-D-K' works for any valid depth and width. */
+export function buildModel(name: string, o: ModelOptions = {}): Module {
+  const m = MODELS[name];
+  if (m) return m.build(o);
+  const wrn = /^wrn-(\d+)-(\d+)$/.exec(name);
+  if (wrn) return new WideResNet({ ...o, depth: Number(wrn[1]), widenFactor: Number(wrn[2]) });
+  throw new RangeError(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH`);
+}

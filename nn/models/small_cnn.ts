@@ -1,0 +1,60 @@
+/**
+ * Small CNNs for 28x28 grey images (Fashion-MNIST), the default for CPU runs:
+ * - SmallCNN: conv 1->16 3x3, act, max-pool 2, conv 16->32 3x3, act, global average pool, fc 32->10
+ *   (the small CNN of the benchmark comparison, cheap enough for lavapipe);
+ * - TradesSmallCNN: the SmallCNN of the TRADES MNIST code (conv 32, 32, pool, 64, 64, pool, fc 1024-200-200-10,
+ *   dropout 0.5, last layer zero-initialised), with its state_dict names.
+ */
+import { Module } from '../module.js';
+import { Conv2d, Linear, Activation, Sequential, Normalize, Identity, MaxPool2d, GlobalAvgPool2d, Dropout, Flatten } from '../layers/index.js';
+import { zeros } from '../../engine/create.js';
+import type { Tensor } from '../../engine/tensor.js';
+import type { ModelOptions } from './common.js';
+
+export class SmallCNN extends Module {
+  private readonly body: Sequential;
+
+  constructor(o: ModelOptions = {}) {
+    super();
+    const init = { device: o.device, generator: o.generator };
+    const act = () => new Activation(o.activation ?? 'relu', init);
+    this.body = this.registerModule('features', Sequential.named([
+      ...(o.normalize ? [['normalize', new Normalize(o.normalize.mean, o.normalize.std, init)] as [string, Module]] : []),
+      ['conv1', new Conv2d(1, 16, 3, { padding: 1, ...init })], ['act1', act()], ['pool', new MaxPool2d(2)],
+      ['conv2', new Conv2d(16, 32, 3, { padding: 1, ...init })], ['act2', act()], ['gap', new GlobalAvgPool2d()],
+      ['fc', new Linear(32, o.numClasses ?? 10, init)],
+    ]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.body.forward(x);
+  }
+}
+
+export class TradesSmallCNN extends Module {
+  private readonly normalize: Module;
+  private readonly featureExtractor: Sequential;
+  private readonly classifier: Sequential;
+
+  constructor(o: ModelOptions & { dropRate?: number } = {}) {
+    super();
+    const init = { device: o.device, generator: o.generator };
+    const act = () => new Activation(o.activation ?? 'relu', init);
+    this.normalize = o.normalize ? this.registerModule('normalize', new Normalize(o.normalize.mean, o.normalize.std, init)) : new Identity();
+    this.featureExtractor = this.registerModule('feature_extractor', Sequential.named([
+      ['conv1', new Conv2d(1, 32, 3, init)], ['relu1', act()], ['conv2', new Conv2d(32, 32, 3, init)], ['relu2', act()], ['maxpool1', new MaxPool2d(2)],
+      ['conv3', new Conv2d(32, 64, 3, init)], ['relu3', act()], ['conv4', new Conv2d(64, 64, 3, init)], ['relu4', act()], ['maxpool2', new MaxPool2d(2)],
+    ]));
+    this.classifier = this.registerModule('classifier', Sequential.named([
+      ['flatten', new Flatten(1)], ['fc1', new Linear(64 * 4 * 4, 200, init)], ['relu1', act()], ['drop', new Dropout(o.dropRate ?? 0.5, o.generator)],
+      ['fc2', new Linear(200, 200, init)], ['relu2', act()], ['fc3', new Linear(200, o.numClasses ?? 10, init)],
+    ]));
+    // The reference zero-initialises the last layer.
+    const dev = o.device ?? this.device;
+    this.loadStateDict(new Map([['classifier.fc3.weight', zeros([o.numClasses ?? 10, 200], { device: dev })], ['classifier.fc3.bias', zeros([o.numClasses ?? 10], { device: dev })]]), { strict: false });
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.classifier.forward(this.featureExtractor.forward(this.normalize.forward(x)));
+  }
+}
