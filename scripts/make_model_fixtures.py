@@ -423,8 +423,12 @@ SMALL = collections.OrderedDict([
                          ts="new ResNet18({ width: 8 })", ref="kuangliu ResNet18, width 8 (8-16-32-64)")),
     ("preact_resnet18_w8", dict(make=lambda: PreActResNet18(width=8), seed=1002,
                                 ts="new PreActResNet18({ width: 8 })", ref="Rice et al. PreActResNet18, width 8")),
-    ("wrn-10-2", dict(make=lambda: WideResNet(depth=10, widen_factor=2), seed=1003,
-                      ts="new WideResNet({ depth: 10, widenFactor: 2 })", ref="TRADES WideResNet-10-2")),
+    # WRN-16-1 (16-16-32-64, two blocks per group) rather than WRN-10-2: WRN-10-2 is 1.2 MB at float32
+    # and, with one block per group, every block changes width, so the identity (equalInOut) path
+    # would go untested. WRN-16-1 has both: group 1 is identity only, groups 2-3 start with a strided
+    # convShortcut block followed by an identity block.
+    ("wrn-16-1", dict(make=lambda: WideResNet(depth=16, widen_factor=1), seed=1003,
+                      ts="new WideResNet({ depth: 16, widenFactor: 1 })", ref="TRADES WideResNet-16-1")),
 ])
 
 
