@@ -13,6 +13,11 @@ struct Params { n: u32, H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: 
 @group(0) @binding(2) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
+// On the bits: compilers may fold v != v to false (WGSL lets them assume no NaN), as lavapipe does.
+fn is_nan(v: f32) -> bool {
+  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+}
+
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let o = flat_id(wid, nwg) * WG + lid.x;
@@ -33,7 +38,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let iw = ow * p.sw - p.pw + j * p.dw;
       if (iw < 0 || iw >= p.W) { continue; }
       let v = x[base + ih * p.W + iw];
-      if (at < 0 || v > best || v != v) { best = v; at = ih * p.W + iw; }
+      if (at < 0 || v > best || is_nan(v)) { best = v; at = ih * p.W + iw; }
     }
   }
   y[o] = best;

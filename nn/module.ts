@@ -7,6 +7,7 @@ import { keep } from '../engine/scope.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Device } from '../engine/device.js';
 import { fmt } from '../engine/shape.js';
+import { copyInto } from '../engine/inplace.js';
 
 export abstract class Module {
   training = true;
@@ -100,9 +101,10 @@ export abstract class Module {
   }
 
   /**
-   * Replaces parameters and buffers by name (the module takes ownership of the given tensors and disposes
-   * the ones they replace). Strict by default: every key must match by name, shape and dtype, and the
-   * error lists what is missing, unexpected or mismatched.
+   * Copies parameters and buffers in by name, in place (as PyTorch's load_state_dict): the module's tensors
+   * keep their identity, so an optimizer built over them stays valid. The given tensors are not consumed.
+   * Strict by default: every key must match by name, shape and dtype, and the error lists what is missing,
+   * unexpected or mismatched; nothing is copied unless everything matches.
    */
   loadStateDict(state: Map<string, Tensor>, opts: { strict?: boolean } = {}): void {
     const strict = opts.strict ?? true;
@@ -119,12 +121,7 @@ export abstract class Module {
     if (problems.length) throw new Error(`loadStateDict: ${problems.join('; ')}`);
     for (const [name, t] of state) {
       const s = slots.get(name);
-      if (!s) continue;
-      const old = s.map.get(s.key)!;
-      if (old === t) continue;
-      if (s.param) t.requiresGrad = old.requiresGrad;
-      s.map.set(s.key, keep(t));
-      old.dispose();
+      if (s && s.map.get(s.key) !== t) copyInto(s.map.get(s.key)!, t);
     }
   }
 

@@ -43,6 +43,7 @@ export const batchNorm2dOp = defineOp<BatchNormAttrs>({
   name: 'batch_norm2d',
   nondiff: [3, 4],
   forward: ([x, gamma, beta, rm, rv], a) => {
+    checkInput(x!, 'batch_norm2d', a.mode !== 'eval');
     const dev = x!.device;
     const s = bnShape(x!.shape);
     const y = empty(dev, x!.shape);
@@ -232,6 +233,8 @@ registerCaseAdapter('batch_norm2d', (x, p) => {
   if (p.num_features !== undefined && param.num(p, 'num_features') !== input.shape[1]) {
     throw new RangeError(`batch_norm2d: params.num_features is ${String(p.num_features)} but x has shape ${fmt(input.shape)}`);
   }
+  // PyTorch's momentum=None (a cumulative average over num_batches_tracked) has no counterpart here.
+  if (p.momentum === null) throw new TypeError('batch_norm2d: params.momentum is null (a cumulative moving average), which is not supported; give a number');
   const rm = o.clone(x.running_mean!);
   const rv = o.clone(x.running_var!);
   const y = batchNorm2d(input, x.gamma ?? null, x.beta ?? null, rm, rv, {

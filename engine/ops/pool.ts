@@ -275,9 +275,14 @@ export const globalAvgPool2dOp = defineOp<Record<string, never>>({
   ],
 });
 
+/** A pair from an audit case's constant (no checks: the geometry check runs in the op). */
+function pr(v: IntPair): Pair {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
 function maxPoolCases(): AuditCase<PoolAttrs>[] {
   const mk = (shape: number[], k: IntPair, s: IntPair, p: IntPair, d: IntPair, ceilMode: boolean, extra: Partial<AuditCase<PoolAttrs>> = {}): AuditCase<PoolAttrs> => {
-    const attrs: PoolAttrs = { kernel: toPair('', '', k, 1), stride: toPair('', '', s, 1), padding: toPair('', '', p, 0), dilation: toPair('', '', d, 1), ceilMode };
+    const attrs: PoolAttrs = { kernel: pr(k), stride: pr(s), padding: pr(p), dilation: pr(d), ceilMode };
     const label = `k${fmt(attrs.kernel)} s${fmt(attrs.stride)} p${fmt(attrs.padding)} d${fmt(attrs.dilation)}${ceilMode ? ' ceil' : ''}`;
     return { name: `max_pool2d ${fmt(shape)} ${label}${extra.gen?.[0] === 'mask' ? ' ties' : ''}${extra.scale ? ` x${extra.scale}` : ''}`, shapes: [shape], attrs, gen: ['distinct'], ...extra };
   };
@@ -315,7 +320,7 @@ function avgPoolCases(): AuditCase<AvgPoolAttrs>[] {
   ];
   for (const [shape, k, s, p, ceilMode] of geoms) {
     for (const countIncludePad of [true, false]) {
-      const attrs: AvgPoolAttrs = { kernel: toPair('', '', k, 1), stride: toPair('', '', s, 1), padding: toPair('', '', p, 0), ceilMode, countIncludePad };
+      const attrs: AvgPoolAttrs = { kernel: pr(k), stride: pr(s), padding: pr(p), ceilMode, countIncludePad };
       out.push({ name: `avg_pool2d ${fmt(shape)} k${fmt(attrs.kernel)} s${fmt(attrs.stride)} p${fmt(attrs.padding)}${ceilMode ? ' ceil' : ''}${countIncludePad ? '' : ' exclude pad'}`, shapes: [shape], attrs });
     }
   }

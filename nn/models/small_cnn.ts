@@ -8,6 +8,7 @@
 import { Module } from '../module.js';
 import { Conv2d, Linear, Activation, Sequential, Normalize, Identity, MaxPool2d, GlobalAvgPool2d, Dropout, Flatten } from '../layers/index.js';
 import { zeros } from '../../engine/create.js';
+import { scope } from '../../engine/scope.js';
 import type { Tensor } from '../../engine/tensor.js';
 import type { ModelOptions } from './common.js';
 
@@ -51,7 +52,7 @@ export class TradesSmallCNN extends Module {
     ]));
     // The reference zero-initialises the last layer.
     const dev = o.device ?? this.device;
-    this.loadStateDict(new Map([['classifier.fc3.weight', zeros([o.numClasses ?? 10, 200], { device: dev })], ['classifier.fc3.bias', zeros([o.numClasses ?? 10], { device: dev })]]), { strict: false });
+    scope(() => this.loadStateDict(new Map([['classifier.fc3.weight', zeros([o.numClasses ?? 10, 200], { device: dev })], ['classifier.fc3.bias', zeros([o.numClasses ?? 10], { device: dev })]]), { strict: false }));
   }
 
   forward(x: Tensor): Tensor {

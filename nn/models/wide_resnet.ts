@@ -7,6 +7,7 @@ import { Module } from '../module.js';
 import { Conv2d, BatchNorm2d, Linear, Activation, Sequential, Normalize, Identity, Dropout, GlobalAvgPool2d } from '../layers/index.js';
 import { add } from '../../engine/ops/index.js';
 import { zeros } from '../../engine/create.js';
+import { scope } from '../../engine/scope.js';
 import { heNormalFanOut } from '../init.js';
 import type { Tensor } from '../../engine/tensor.js';
 import type { ModelOptions } from './common.js';
@@ -84,12 +85,14 @@ export class WideResNet extends Module {
 
   /** The reference initialisation: He-normal (fan-out) convolutions and a zero fc bias. */
   private initWeights(o: WideResNetOptions): void {
-    const fresh = new Map<string, Tensor>();
-    for (const [name, t] of this.namedParameters()) {
-      if (t.rank === 4) fresh.set(name, heNormalFanOut(t.shape, { device: o.device ?? t.device, generator: o.generator }));
-      else if (name === 'fc.bias') fresh.set(name, zeros(t.shape, { device: t.device }));
-    }
-    this.loadStateDict(fresh, { strict: false });
+    scope(() => {
+      const fresh = new Map<string, Tensor>();
+      for (const [name, t] of this.namedParameters()) {
+        if (t.rank === 4) fresh.set(name, heNormalFanOut(t.shape, { device: o.device ?? t.device, generator: o.generator }));
+        else if (name === 'fc.bias') fresh.set(name, zeros(t.shape, { device: t.device }));
+      }
+      this.loadStateDict(fresh, { strict: false });
+    });
   }
 
   forward(x: Tensor): Tensor {
