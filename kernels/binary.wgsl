@@ -2,6 +2,7 @@
 // kernels/elementwise.ts); comparisons write 1.0 / 0.0. NaN propagates through minimum/maximum as in PyTorch.
 // Bindings: a, b (read, f32), y (write, f32), params (lib/broadcast.wgsl). One element per thread.
 //!include lib/grid.wgsl
+//!include lib/nan.wgsl
 //!include lib/pow.wgsl
 //!include lib/broadcast.wgsl
 override OP: u32 = 0u;
@@ -14,7 +15,7 @@ const WG: u32 = 256u;
 
 
 fn f(u: f32, v: f32) -> f32 {
-  let nan = u != u || v != v;
+  let nan = is_nan(u) || is_nan(v);
   switch OP {
     case 0u: { return u + v; }
     case 1u: { return u - v; }

@@ -4,6 +4,7 @@
 // wins only if strictly greater (ties keep the first) or NaN (NaN propagates).
 // Bindings: x (read, f32), y (write, f32), idx (write, i32), params. One output per thread; 1-D grid folded into 2-D.
 //!include lib/grid.wgsl
+//!include lib/nan.wgsl
 const WG: u32 = 256u;
 
 struct Params { n: u32, H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32 }
@@ -12,11 +13,6 @@ struct Params { n: u32, H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: 
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(3) var<uniform> params: Params;
-
-// On the bits: compilers may fold v != v to false (WGSL lets them assume no NaN), as lavapipe does.
-fn is_nan(v: f32) -> bool {
-  return (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

@@ -3,6 +3,7 @@
 // Bindings: x (read, f32), y (write, u32 words: f32 bits, or the index), params {rows, len, scale}.
 // One workgroup per row: strided partial results per thread, then a tree in workgroup memory.
 //!include lib/grid.wgsl
+//!include lib/nan.wgsl
 override OP: u32 = 0u;
 const WG: u32 = 128u;
 
@@ -17,8 +18,8 @@ var<workgroup> idxs: array<u32, WG>;
 
 // Does (v, i) win over (w, j)? NaN wins; ties go to the smaller index.
 fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
-  if (w != w) { return false; }
-  if (v != v) { return true; }
+  if (is_nan(w)) { return false; }
+  if (is_nan(v)) { return true; }
   let strict = select((v < w), (v > w), OP == 1u || OP == 3u);
   return strict || (v == w && i < j);
 }

@@ -2,6 +2,7 @@
 // a and b are the op's scalar arguments (scale/shift, exponent, clamp bounds).
 // Bindings: x (read, f32), y (write, f32), params. One element per thread; 1-D grid folded into 2-D.
 //!include lib/grid.wgsl
+//!include lib/nan.wgsl
 //!include lib/pow.wgsl
 override OP: u32 = 0u;
 const WG: u32 = 256u;
@@ -26,7 +27,7 @@ fn f(v: f32) -> f32 {
     case 8u: { return 1.0 / v; }
     case 9u: { return v * params.a + params.b; }
     case 10u: { return pow_real(v, params.a); }
-    case 11u: { return select(min(max(v, params.a), params.b), v, v != v); }
+    case 11u: { return select(min(max(v, params.a), params.b), v, is_nan(v)); }
     case 12u: { return select(0.0, 1.0, v >= params.a && v <= params.b); }
     default: { return v; }
   }

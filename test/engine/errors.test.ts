@@ -165,3 +165,16 @@ describe('scope misuse', () => {
     expect(dev().stats().liveTensors).toBe(before);
   });
 });
+
+describe('NaN propagates as in PyTorch (on lavapipe too, which folds v != v to false)', () => {
+  it('through maximum/minimum, clamp, and max/argmax reductions', async () => {
+    const { tensor } = await import('../../engine/create.js');
+    const o = await import('../../engine/ops/index.js');
+    const x = tensor([1, NaN, 3]);
+    expect(Array.from(await o.maximum(x, tensor([2, 2, 2])).read()).map(Number.isNaN)).toEqual([false, true, false]);
+    expect(Array.from(await o.minimum(x, tensor([2, 2, 2])).read()).map(Number.isNaN)).toEqual([false, true, false]);
+    expect(Array.from(await o.clamp(x, 0, 2).read()).map(Number.isNaN)).toEqual([false, true, false]);
+    expect(Number.isNaN(await o.max(x).item())).toBe(true);
+    expect(await o.argmax(x, 0).item()).toBe(1);
+  });
+});
