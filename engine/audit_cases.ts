@@ -46,6 +46,21 @@ registerCaseAdapter('mlp2', (x) => {
   const out = o.add(o.matmul(h, x.w2!, { transB: true }), x.b2!);
   return { loss: o.mean(o.square(o.sub(out, x.t!))) };
 });
+// The tiny network of the CNN-kernels issue: conv 3->8 (no bias), BN, SiLU, conv 8->16 stride 2, ReLU,
+// global average pool, linear, mean cross-entropy; in training mode BN uses batch statistics and its running
+// statistics (cloned from the case's inputs) are outputs too.
+registerCaseAdapter('tiny_net', (x, p) => {
+  const training = param.bool(p, 'training');
+  const rm = o.clone(x['bn1.running_mean']!);
+  const rv = o.clone(x['bn1.running_var']!);
+  const h1 = o.conv2d(x.x!, x['conv1.weight']!, { padding: 1 });
+  const bn = o.batchNorm2d(h1, x['bn1.weight']!, x['bn1.bias']!, rm, rv, { mode: training ? 'train' : 'eval', momentum: param.num(p, 'momentum'), eps: param.num(p, 'eps') });
+  const h2 = o.relu(o.conv2d(o.silu(bn), x['conv2.weight']!, { bias: x['conv2.bias']!, stride: 2, padding: 1 }));
+  const logits = o.add(o.matmul(o.globalAvgPool2d(h2), x['fc.weight']!, { transB: true }), x['fc.bias']!);
+  const out: Record<string, Tensor> = { loss: o.crossEntropy(logits, x.labels!), logits };
+  if (training) { out['bn1.running_mean'] = rm; out['bn1.running_var'] = rv; }
+  return out;
+});
 
 /** Ops whose cases nest their tensors per step (see the header). */
 const OPTIMIZER_OPS = new Set(['sgd', 'adam', 'adamw']);

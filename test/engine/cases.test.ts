@@ -7,7 +7,7 @@ import { CaseFileError, runCaseFiles } from '../../engine/audit_cases.js';
 
 const dev = useDevice();
 const casesDir = join(import.meta.dirname, '../cases');
-const FILES = ['matmul', 'elementwise', 'reductions', 'movement', 'mlp2'].map((f) => join(casesDir, `${f}.json`));
+const FILES = ['matmul', 'elementwise', 'reductions', 'movement', 'mlp2', 'conv2d', 'batch_norm', 'pooling', 'activations', 'losses', 'pgd', 'optim', 'tiny_net'].map((f) => join(casesDir, `${f}.json`));
 
 describe('PyTorch reference cases', () => {
   it.each(FILES)('%s: every case passes within the default tolerance', async (file) => {
@@ -15,6 +15,14 @@ describe('PyTorch reference cases', () => {
     const bad = results.filter((r) => r.status !== 'pass');
     expect(bad.map((r) => `${r.case}: ${r.status} ${r.detail}`)).toEqual([]);
     expect(results.length).toBeGreaterThan(0);
+  });
+});
+
+describe('pgd_linf_step', () => {
+  it('is bit-exact against the PyTorch float32 cases (tolerance 0)', async () => {
+    const results = (await runCaseFiles(dev(), [join(casesDir, 'pgd.json')], { tolerance: { atol: 0, rtol: 0 } })).filter((r) => r.op === 'pgd_linf_step');
+    expect(results.length).toBeGreaterThan(3);
+    expect(results.filter((r) => r.status !== 'pass').map((r) => `${r.case}: ${r.detail}`)).toEqual([]);
   });
 });
 
