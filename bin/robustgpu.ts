@@ -8,6 +8,7 @@ type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 const COMMANDS: Record<string, Command> = {
   info: { summary: 'the WebGPU adapter, features and limits', run: async (a) => (await import('../training/cli/info.js')).infoCommand(a) },
   audit: { summary: 'check every op against float64 references and finite differences', run: async (a) => (await import('../training/cli/audit.js')).auditCommand(a) },
+  model: { summary: 'layers, output shapes, parameters and FLOPs of a model', run: async (a) => (await import('../training/cli/model.js')).modelCommand(a) },
   bench: { summary: 'kernel throughput (GFLOP/s, GB/s) on this adapter', run: async (a) => (await import('../bench/cli.js')).benchCommand(a) },
   start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../training/cli/start.js')).startCommand(a) },
 };

@@ -61,6 +61,16 @@ describe('the robustgpu binary', () => {
     expect(b.stderr).toMatch(/--colour.*Valid options: --json, --backend, --adapter/);
   });
 
+  it('model prints the layers with output shapes, the parameter count and FLOPs', () => {
+    const out = execFileSync('node', [bin, 'model', 'wrn-16-4', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const s = JSON.parse(out) as { params: number; flops: number; rows: { name: string; output: number[] }[] };
+    expect(s.params).toBe(2748890);
+    expect(s.rows.at(-1)).toMatchObject({ name: 'fc', output: [1, 10] });
+    // Hand count: 3x3 convs of the three groups plus the stem, shortcuts and fc, at 32x32 input.
+    expect(s.flops).toBeGreaterThan(7.8e8);
+    expect(s.flops).toBeLessThan(7.9e8);
+  });
+
   it('info prints the adapter and the limits requested', () => {
     const out = execFileSync('node', [bin, 'info', '--json'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const info = JSON.parse(out) as { vendor: string; limits: Record<string, number> };
