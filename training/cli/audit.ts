@@ -38,6 +38,7 @@ export function formatAudit(rows: AuditRow[]): string {
     '',
     `fwd/grad: GPU (float32) vs float64 reference; pass when |err| <= atol*max(1,max|ref|) + rtol*|ref|.`,
     `fd: reference gradient vs central differences (float64, step 1e-6), atol ${FD_TOLERANCE.atol}, rtol ${FD_TOLERANCE.rtol}.`,
+    ...rows.flatMap((r) => (r.notes ?? []).map((n) => `note ${r.op}: ${n}`)),
     `${rows.length - failed.length} of ${rows.length} ops pass.`,
     ...failed.flatMap((r) => r.failures.map((f) => `FAIL ${r.op}: ${f}`)),
   ].join('\n');
