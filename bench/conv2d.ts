@@ -25,8 +25,14 @@ export interface ConvBenchRow {
   /** Median milliseconds per call (device work included: each call is followed by a sync). */
   ms: number;
   gflops: number;
-  /** Weight-gradient rows: its time over the forward's on the same shape. */
+  /**
+   * Median CPU milliseconds of this process per call (all threads). On a CPU adapter (lavapipe) this is the
+   * work done, which other processes on the machine disturb far less than the wall time.
+   */
+  cpuMs: number;
+  /** Weight-gradient rows: its time over the forward's on the same shape (wall, and CPU time). */
   ratioToForward?: number;
+  cpuRatioToForward?: number;
 }
 
 export interface ConvSuiteOptions {
@@ -55,6 +61,7 @@ export const CONV_SHAPES: ConvBenchShape[] = [
   s3('resnet18 b32 4x4 512->512', 32, 512, 4, 512),
   s3('resnet18 b32 32x32 64->128 stride 2', 32, 64, 32, 128, 2),
   { name: 'resnet18 b32 32x32 64->128 1x1 stride 2', N: 32, C: 64, H: 32, W: 32, O: 128, k: 1, stride: 2, padding: 0 },
+  { name: 'wrn28-10 b32 32x32 16->160 1x1', N: 32, C: 16, H: 32, W: 32, O: 160, k: 1, stride: 1, padding: 0 },
   s3('wrn28-10 b32 32x32 160->160', 32, 160, 32, 160),
   s3('wrn28-10 b32 16x16 320->320', 32, 320, 16, 320),
   s3('wrn28-10 b32 8x8 640->640', 32, 640, 8, 640),
@@ -81,18 +88,24 @@ export function convFlops(g: ConvGeometry): number {
   return 2 * g.N * g.O * g.OH * g.OW * (g.C / g.groups) * g.KH * g.KW;
 }
 
-async function median(device: Device, reps: number, fn: () => void): Promise<number> {
+interface Timing { ms: number; cpuMs: number }
+
+async function time(device: Device, reps: number, fn: () => void): Promise<Timing> {
   fn();
   await device.sync();
-  const times: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < Math.max(1, reps); i++) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     fn();
     await device.sync();
-    times.push(performance.now() - t0);
+    wall.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
   }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+  const med = (v: number[]) => v.sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  return { ms: med(wall), cpuMs: med(cpu) };
 }
 
 /** Times each pass of each shape on constant data (finite, no denormals: CPU adapters slow down on those). */
@@ -110,22 +123,24 @@ export async function convSuite(device: Device, opts: ConvSuiteOptions = {}): Pr
       x: full([g.N, g.C, g.H, g.W], 0.01, { device }),
       w: full([g.O, g.C / g.groups, g.KH, g.KW], 0.01, { device }),
       y: full([g.N, g.O, g.OH, g.OW], 0.01, { device }),
+      dx: empty(device, [g.N, g.C, g.H, g.W]),
+      dw: empty(device, [g.O, g.C / g.groups, g.KH, g.KW]),
       part: plan.chunks > 1 ? empty(device, [plan.partialSize]) : null,
     }));
     const b = (t: Tensor) => t.storage.binding();
     try {
-      const row = (pass: ConvPass, ms: number): ConvBenchRow => ({ name: s.name, pass, ms, gflops: flops / (ms * 1e6) });
-      let fwdMs = NaN;
+      const row = (pass: ConvPass, t: Timing): ConvBenchRow => ({ name: s.name, pass, ms: t.ms, gflops: flops / (t.ms * 1e6), cpuMs: t.cpuMs });
+      let fwd: Timing | null = null;
       if (passes.has('forward')) {
-        fwdMs = await median(device, reps, () => runConv2dForward(device, b(bufs.x), b(bufs.w), null, b(bufs.y), g));
-        rows.push(row('forward', fwdMs));
+        fwd = await time(device, reps, () => runConv2dForward(device, b(bufs.x), b(bufs.w), null, b(bufs.y), g));
+        rows.push(row('forward', fwd));
       }
       if (passes.has('input-grad')) {
-        rows.push(row('input-grad', await median(device, reps, () => runConv2dInputGrad(device, b(bufs.y), b(bufs.w), b(bufs.x), g))));
+        rows.push(row('input-grad', await time(device, reps, () => runConv2dInputGrad(device, b(bufs.y), b(bufs.w), b(bufs.dx), g))));
       }
       if (passes.has('weight-grad')) {
-        const ms = await median(device, reps, () => runConv2dWeightGrad(device, b(bufs.x), b(bufs.y), bufs.part ? b(bufs.part) : null, b(bufs.w), g, plan));
-        rows.push({ ...row('weight-grad', ms), ...(Number.isNaN(fwdMs) ? {} : { ratioToForward: ms / fwdMs }) });
+        const t = await time(device, reps, () => runConv2dWeightGrad(device, b(bufs.x), b(bufs.y), bufs.part ? b(bufs.part) : null, b(bufs.dw), g, plan));
+        rows.push({ ...row('weight-grad', t), ...(fwd ? { ratioToForward: t.ms / fwd.ms, cpuRatioToForward: t.cpuMs / fwd.cpuMs } : {}) });
       }
     } finally {
       for (const t of Object.values(bufs)) t?.dispose();
@@ -136,7 +151,8 @@ export async function convSuite(device: Device, opts: ConvSuiteOptions = {}): Pr
 
 /** A plain-text table of the rows. */
 export function formatConvRows(rows: ConvBenchRow[]): string {
-  const lines = rows.map((r) => `${r.name.padEnd(42)} ${r.pass.padEnd(11)} ${r.ms.toFixed(1).padStart(9)} ms ${r.gflops.toFixed(2).padStart(8)} GFLOP/s`
-    + (r.ratioToForward !== undefined ? `   dW/fwd ${r.ratioToForward.toFixed(2)}` : ''));
+  const lines = rows.map((r) => `${r.name.padEnd(42)} ${r.pass.padEnd(11)} ${r.ms.toFixed(1).padStart(9)} ms ${r.gflops.toFixed(2).padStart(7)} GFLOP/s`
+    + ` ${r.cpuMs.toFixed(0).padStart(7)} cpu-ms`
+    + (r.ratioToForward !== undefined ? `   dW/fwd ${r.ratioToForward.toFixed(2)} (cpu ${r.cpuRatioToForward!.toFixed(2)})` : ''));
   return lines.join('\n');
 }

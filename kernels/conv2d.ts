@@ -42,25 +42,31 @@ export function isPointwise(g: ConvGeometry): boolean {
   return g.KH === 1 && g.KW === 1 && g.sh === 1 && g.sw === 1 && g.ph === 0 && g.pw === 0 && g.groups === 1;
 }
 
-const ROW_CHOICES = [1, 2, 4, 8, 12];
-const COL4_CHOICES = [1, 2, 4];
+/**
+ * The blocks the kernels are compiled for. Each is a pipeline that lavapipe takes 0.3-2 s to compile on first
+ * use (LLVM on the unrolled loops), so the menu is short: 12 x 16 for large operands (measured best, as for
+ * matmul; 16 x 16 spills), 8 x 16 for 16-channel multiples, 12 x 4 for few columns (the first layer's 3 input
+ * channels in the weight gradient), 4 x 4 for tiny operands.
+ */
+export const CONV_BLOCKS: readonly ConvBlock[] = [{ rows: 12, cols4: 4 }, { rows: 8, cols4: 4 }, { rows: 12, cols4: 1 }, { rows: 4, cols4: 1 }];
 
 /**
- * The per-thread block for a GEMM of `rows` x `cols`. On lavapipe a step of the reduction costs about one
- * bounds-checked per-lane load per row and per column against rows*cols multiply-adds run 8 lanes wide, so
- * the cost per useful output is (R + C)/(R*C), times the share of the block's rows and columns that lie past
- * the edge. 12 x 16 measured best for large operands (16 x 16 spills), as for matmul.
+ * The per-thread block for a GEMM of `rows` x `cols`, whose columns come in `segments` equal runs blocked
+ * separately (the weight gradient's taps). On lavapipe a step of the reduction costs about one bounds-checked
+ * per-lane load per row and per column against rows*cols multiply-adds run 8 lanes wide, so the cost per
+ * useful output is (R + C)/(R*C), times the share of the block's rows and columns past the edge.
  */
-export function chooseConvBlock(rows: number, cols: number): ConvBlock {
-  let best: ConvBlock = { rows: 1, cols4: 1 };
+export function chooseConvBlock(rows: number, cols: number, segments = 1): ConvBlock {
+  let best = CONV_BLOCKS[0]!;
   let bestCost = Infinity;
-  for (const r of ROW_CHOICES) {
-    for (const c4 of COL4_CHOICES) {
-      const c = 4 * c4;
-      const waste = (Math.ceil(rows / r) * r / Math.max(1, rows)) * (Math.ceil(cols / c) * c / Math.max(1, cols));
-      const cost = ((r + c) / (r * c)) * waste;
-      if (cost < bestCost - 1e-12) { best = { rows: r, cols4: c4 }; bestCost = cost; }
-    }
+  const seg = Math.max(1, cols / segments);
+  for (const b of CONV_BLOCKS) {
+    const r = b.rows;
+    const c = 4 * b.cols4;
+    const colSlots = segments * Math.ceil(seg / c) * c;
+    const waste = (Math.ceil(rows / r) * r / Math.max(1, rows)) * (colSlots / Math.max(1, cols));
+    const cost = ((r + c) / (r * c)) * waste;
+    if (cost < bestCost - 1e-12) { best = b; bestCost = cost; }
   }
   return best;
 }
@@ -71,13 +77,13 @@ function checkBlock(op: string, b: ConvBlock): void {
   }
 }
 
-/** Workgroups for `cols` GEMM columns (tiles folded into z past the x limit), `rows` rows, `zgroups` slices. */
-function grid(op: string, cols: number, rows: number, zgroups: number, b: ConvBlock): { workgroups: [number, number, number] } {
-  const tiles = Math.max(1, Math.ceil(cols / (THREADS * 4 * b.cols4)));
+/** Workgroups for `tiles` column tiles (folded into z past the x limit), `rows` GEMM rows, `zgroups` slices. */
+function grid(op: string, tiles: number, rows: number, zgroups: number, b: ConvBlock): { workgroups: [number, number, number] } {
+  tiles = Math.max(1, tiles);
   const x = Math.min(tiles, MAX_GROUPS);
   const z = zgroups * Math.ceil(tiles / x);
   const y = Math.ceil(rows / (THREADS * b.rows));
-  if (z > MAX_GROUPS || y > MAX_GROUPS) throw new RangeError(`${op}: the convolution is too large to dispatch (${cols} pixels x ${rows} channels x ${zgroups} slices)`);
+  if (z > MAX_GROUPS || y > MAX_GROUPS) throw new RangeError(`${op}: the convolution is too large to dispatch (${tiles} pixel tiles x ${rows} channels x ${zgroups} groups)`);
   return { workgroups: [x, y, z] };
 }
 
@@ -97,7 +103,7 @@ export function runConv2dForward(d: Dispatcher, x: GPUBufferBinding, w: GPUBuffe
     buffers: { x, w, bias: bias ?? w, y },
     params: { ...p, zgroups: g.groups },
     overrides: { HAS_BIAS: bias !== null, ACT: ACT[act], ROWS: b.rows, COLS4: b.cols4 },
-    ...grid('conv2d', cols, p.Og, g.groups, b),
+    ...grid('conv2d', Math.ceil(cols / (THREADS * 4 * b.cols4)), p.Og, g.groups, b),
   });
 }
 
@@ -115,11 +121,13 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
   const cols = g.N * Math.ceil(g.H / g.sh) * Math.ceil(g.W / g.sw);
   const b = block ?? chooseConvBlock(p.Cg, cols);
   checkBlock('conv2d input gradient', b);
+  // Phases are interleaved along x: lavapipe hands each thread a contiguous range of workgroups, and the
+  // phases' work differs (with a strided 1x1 conv, all of it is in one phase).
   d.run(dx, {
     buffers: { gy, w, dx: out },
-    params: { ...p, zgroups: g.groups * phases },
+    params: { ...p, zgroups: g.groups },
     overrides: { ROWS: b.rows, COLS4: b.cols4 },
-    ...grid('conv2d input gradient', cols, p.Cg, g.groups * phases, b),
+    ...grid('conv2d input gradient', Math.ceil(cols / (THREADS * 4 * b.cols4)) * phases, p.Cg, g.groups, b),
   });
 }
 
@@ -140,19 +148,28 @@ const MIN_CHUNK_PIXELS = 256;
 /** Cap on the partial-sum buffer (floats): 16 MiB. */
 const MAX_PARTIAL = 1 << 22;
 
-/** The block and how the weight gradient's reduction over N*OH*OW is split into chunks. */
-export function weightGradPlan(g: ConvGeometry, block?: ConvBlock): WeightGradPlan {
+/** Threads per workgroup of the weight-gradient kernel (its thread blocks are numbered linearly). */
+const DW_WG = 64;
+
+function weightGradBlocks(g: ConvGeometry, b: ConvBlock): number {
+  return Math.ceil(g.O / g.groups / b.rows) * g.KH * g.KW * Math.ceil(g.C / g.groups / (4 * b.cols4));
+}
+
+/**
+ * The block and how the weight gradient's reduction over N*OH*OW is split into chunks. `block` and
+ * `forceChunks` force the choice (benchmarks, tests).
+ */
+export function weightGradPlan(g: ConvGeometry, block?: ConvBlock, forceChunks?: number): WeightGradPlan {
   const Og = g.O / g.groups;
   const Cg = g.C / g.groups;
-  const b = block ?? chooseConvBlock(Og, Cg);
+  const b = block ?? chooseConvBlock(Og, Cg * g.KH * g.KW, g.KH * g.KW);
   checkBlock('conv2d weight gradient', b);
   const numel = g.O * Cg * g.KH * g.KW;
-  const blocks = g.KH * g.KW * Math.ceil(Cg / (4 * b.cols4));
-  const tiles = Math.ceil(Og / (THREADS * b.rows)) * Math.ceil(blocks / THREADS) * g.groups;
+  const tiles = Math.ceil(weightGradBlocks(g, b) / DW_WG) * g.groups;
   const rows = g.N * g.OH;
   let chunks = Math.ceil(TARGET_WORKGROUPS / tiles);
   chunks = Math.min(chunks, Math.floor((rows * g.OW) / MIN_CHUNK_PIXELS), Math.floor(MAX_PARTIAL / Math.max(1, numel)), Math.floor(MAX_GROUPS / g.groups));
-  chunks = Math.max(1, Math.min(chunks, rows));
+  chunks = Math.max(1, Math.min(forceChunks ?? chunks, rows));
   const rowsPer = Math.max(1, Math.ceil(rows / chunks));
   chunks = Math.max(1, Math.ceil(rows / rowsPer));
   return { block: b, chunks, rowsPer, partialSize: chunks > 1 ? chunks * numel : 0 };
@@ -170,12 +187,13 @@ export function runConv2dWeightGrad(d: Dispatcher, x: GPUBufferBinding, gy: GPUB
   if (plan.chunks > 1 && !part) throw new Error('conv2d weight gradient: a partial-sum buffer is needed for split-K');
   const target = plan.chunks > 1 ? part! : out;
   const b = plan.block;
-  const blocks = g.KH * g.KW * Math.ceil(p.Cg / (4 * b.cols4));
+  const tiles = Math.ceil(weightGradBlocks(g, b) / DW_WG);
+  if (tiles > MAX_GROUPS) throw new RangeError(`conv2d weight gradient: the weight [${g.O}, ${p.Cg}, ${g.KH}, ${g.KW}] is too large to dispatch`);
   d.run(dw, {
     buffers: { x, gy, part: target },
     params: { ...p, chunks: plan.chunks, rows_per: plan.rowsPer },
     overrides: { ROWS: b.rows, COLS4: b.cols4 },
-    workgroups: [Math.ceil(blocks / THREADS), Math.ceil(p.Og / (THREADS * b.rows)), g.groups * plan.chunks],
+    workgroups: [tiles, 1, g.groups * plan.chunks],
   });
   if (plan.chunks > 1) d.run(dwReduce, { buffers: { part: target, dw: out }, params: { numel, chunks: plan.chunks }, workgroups: grid1d(numel, 256) });
 }

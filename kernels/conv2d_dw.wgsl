@@ -6,8 +6,10 @@
 // (deterministic, no float atomics). With one chunk, part is dw itself.
 // Layout: x NCHW [N, C, H, W], gy NCHW [N, O, OH, OW], part [chunks, O, Cg, KH, KW].
 // Bindings: x, gy (read, f32), part (write, f32), params.
-// Grid: x = column tiles of WX blocks (block b: tap b / CB, channels 4*COLS4*(b % CB) ..), y = channel tiles of
-// 8*ROWS, z = group * chunks + chunk.
+// Grid: x = tiles of WG thread blocks, z = group * chunks + chunk. Thread block t covers output channels
+// ROWS*(t / NB) .. and column block b = t % NB, that is tap b / CB and input channels 4*COLS4*(b % CB) ..
+// (NB = KH*KW*CB column blocks). Blocks are numbered linearly rather than on a 2-D thread grid because
+// this GEMM is often narrow (a 1x1 conv over 16 channels has one column block): lanes go to blocks that exist.
 //
 // The core is conv2d_fwd.wgsl's (and matmul.wgsl's): ROWS output channels x 4*COLS4 columns per thread in
 // registers, operands read from global memory. A thread's columns are input channels at one tap, so they
@@ -17,8 +19,7 @@ override ROWS: u32 = 8u;
 override COLS4: u32 = 2u;
 const MAX_ROWS: u32 = 16u;
 const MAX_COLS4: u32 = 4u;
-const WX: u32 = 8u;
-const WY: u32 = 8u;
+const WG: u32 = 64u;
 
 struct Params {
   N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, KW: u32,
@@ -30,7 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-@compute @workgroup_size(WX, WY, 1)
+@compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let grp = wid.z / params.chunks;
   let chunk = wid.z % params.chunks;
@@ -38,9 +39,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let Cg = params.Cg;
   let KHW = params.KH * params.KW;
   let CB = (Cg + 4u * COLS4 - 1u) / (4u * COLS4);
-  let row0 = (wid.y * WY + lid.y) * ROWS;
-  let blk = wid.x * WX + lid.x;
-  if (row0 >= Og || blk >= KHW * CB) { return; }
+  let NB = KHW * CB;
+  let t = wid.x * WG + lid.x;
+  let row0 = (t / NB) * ROWS;
+  let blk = t % NB;
+  if (row0 >= Og) { return; }
   let tap = blk / CB;
   let c0 = (blk % CB) * 4u * COLS4;
   let kh = tap / params.KW;

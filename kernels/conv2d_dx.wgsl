@@ -4,10 +4,10 @@
 // group's Cg input channels, columns the input pixels, the reduction runs over (kh, kw, o).
 // Layout: gy NCHW [N, O, OH, OW], w OIHW [O, Cg, KH, KW], dx NCHW [N, C, H, W].
 // Bindings: gy, w (read, f32), dx (write, f32), params.
-// Grid: x = pixel tiles of 8*4*COLS4 (folded into z past 65535), y = channel tiles of 8*ROWS,
-// z = (group * sh*sw + phase) + zgroups * fold.
+// Grid: x = tile * sh*sw + phase, for pixel tiles of 8*4*COLS4 (folded into z past 65535), y = channel tiles
+// of 8*ROWS, z = group + zgroups * fold.
 //
-// Stride phases: input pixels are split by (ih mod sh, iw mod sw) and workgroup z picks one phase, so whether a
+// Stride phases: input pixels are split by (ih mod sh, iw mod sw) and each workgroup takes one phase, so whether a
 // tap (kh, kw) reaches an output pixel is the same for the whole workgroup and the taps that never do are
 // skipped outright (with stride 2, three quarters of the naive gather's taps).
 // The core is conv2d_fwd.wgsl's (and matmul.wgsl's): ROWS channels x 4*COLS4 pixels of the phase per thread
@@ -31,12 +31,12 @@ struct Params {
 
 @compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let zi = wid.z % params.zgroups;
-  let tile = wid.x + (wid.z / params.zgroups) * nwg.x;
+  let grp = wid.z % params.zgroups;
+  let flat = wid.x + (wid.z / params.zgroups) * nwg.x;
   let phases = params.sh * params.sw;
-  let grp = zi / phases;
-  let py = (zi % phases) / params.sw;
-  let px = (zi % phases) % params.sw;
+  let tile = flat / phases;
+  let py = (flat % phases) / params.sw;
+  let px = (flat % phases) % params.sw;
   // This phase's input pixels: ih = py + sh*i for i < Hp, iw = px + sw*j for j < Wp.
   let Hp = select(0u, (params.H - py + params.sh - 1u) / params.sh, py < params.H);
   let Wp = select(0u, (params.W - px + params.sw - 1u) / params.sw, px < params.W);

@@ -65,9 +65,10 @@ export function convGeometry(op: string, x: Shape, w: Shape, bias: Shape | null,
   }
   if (KH < 1 || KW < 1 || O < 1) throw new RangeError(`${op}: weight ${fmt(w)} has an empty dimension`);
   if (bias && (bias.length !== 1 || bias[0] !== O)) throw new RangeError(`${op}: bias must have shape [${O}] (the weight's output channels), got ${fmt(bias)}`);
-  const [sh, sw] = a.stride;
-  const [ph, pw] = a.padding;
-  const [dh, dw] = a.dilation;
+  // Attrs reach here from conv2d() already checked, but conv2dOp can be called directly.
+  const [sh, sw] = pairArg(op, 'stride', a.stride, 1, 1);
+  const [ph, pw] = pairArg(op, 'padding', a.padding, 0, 0);
+  const [dh, dw] = pairArg(op, 'dilation', a.dilation, 1, 1);
   const OH = convOutSize(H, KH, sh, ph, dh);
   const OW = convOutSize(W, KW, sw, pw, dw);
   if (OH < 1 || OW < 1) {
@@ -248,7 +249,7 @@ function convCases(): AuditCase<Conv2dAttrs>[] {
     { name: 'stride 2 leaving input rows unused', x: [1, 2, 6, 6], w: [2, 2, 3, 3], stride: 2 },
     { name: 'stride 3 pad 1 dilation 2', x: [1, 3, 8, 8], w: [2, 3, 2, 2], stride: 3, padding: 1, dilation: 2 },
     { name: 'pairs: 3x2 kernel, stride [1,2], padding [2,0], dilation [1,2]', x: [2, 3, 6, 7], w: [4, 3, 3, 2], stride: [1, 2], padding: [2, 0], dilation: [1, 2], bias: true },
-    { name: '36 output channels (two row tiles), C 20 (K 180)', x: [1, 20, 6, 6], w: [36, 20, 3, 3], padding: 1, bias: true },
+    { name: '100 output channels (two row tiles), C 20 (K 180)', x: [1, 20, 5, 5], w: [100, 20, 3, 3], padding: 1, bias: true },
     { name: 'split-K weight gradient (1024 pixels)', x: [4, 2, 16, 16], w: [3, 2, 3, 3], padding: 1, bias: true },
     { name: 'x1000', x: [2, 3, 5, 5], w: [4, 3, 3, 3], padding: 1, bias: true, scale: 1e3 },
     { name: 'x0.001', x: [2, 3, 5, 5], w: [4, 3, 3, 3], padding: 1, bias: true, scale: 1e-3 },
@@ -277,6 +278,14 @@ function caseInt(p: CaseParams, k: string, fallback: number): number | [number, 
 registerCaseAdapter('conv2d', (x, p) => {
   const groups = caseInt(p, 'groups', 1);
   if (typeof groups !== 'number') throw new TypeError(`params.groups: expected an integer, got ${JSON.stringify(groups)}`);
+  // kernel_size, in_channels and out_channels restate the tensors' shapes: check them rather than trust either.
+  const w = x.weight!.shape;
+  const stated: [string, unknown, number][] = [['kernel_size', p.kernel_size, w[2]!], ['in_channels', p.in_channels, x.x!.shape[1]!], ['out_channels', p.out_channels, w[0]!]];
+  for (const [k, v, actual] of stated) {
+    if (v !== undefined && v !== null && v !== actual && !(Array.isArray(v) && v[0] === actual)) {
+      throw new RangeError(`conv2d case: params.${k} is ${JSON.stringify(v)} but the inputs have ${actual} (x [${x.x!.shape.join(', ')}], weight [${w.join(', ')}])`);
+    }
+  }
   return {
     y: conv2d(x.x!, x.weight!, {
       bias: x.bias ?? null, stride: caseInt(p, 'stride', 1), padding: caseInt(p, 'padding', 0), dilation: caseInt(p, 'dilation', 1), groups,

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { useDevice, expectClose } from '../../helpers.js';
 import { tensor } from '../../../engine/create.js';
 import * as o from '../../../engine/ops/index.js';
-import { weightGradPlan } from '../../../kernels/conv2d.js';
+import { CONV_BLOCKS, runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvGeometry } from '../../../kernels/conv2d.js';
+import { empty } from '../../../engine/create.js';
 import type { Tensor } from '../../../engine/tensor.js';
 import type { Kernel } from '../../../kernels/kernel.js';
 
@@ -93,13 +94,13 @@ function run(s: Spec, seed: number) {
 }
 
 const SPECS: [string, Spec][] = [
-  ['3x3 pad 1, 70 output channels (two row tiles), 2x9x11 pixels (several pixel tiles), bias', { x: [2, 3, 9, 11], w: [70, 3, 3, 3], padding: 1, bias: true }],
+  ['3x3 pad 1, 100 output channels (two row tiles), 2x9x11 pixels (several pixel tiles), bias', { x: [2, 3, 9, 11], w: [100, 3, 3, 3], padding: 1, bias: true }],
   ['stride 2 pad 1, batch 1, odd 7x9, channels 5 -> 6', { x: [1, 5, 7, 9], w: [6, 5, 3, 3], stride: 2, padding: 1 }],
   ['groups 3, dilation 2, pad 2', { x: [3, 6, 8, 8], w: [6, 2, 3, 3], groups: 3, dilation: 2, padding: 2, bias: true }],
   ['depthwise with multiplier 2, 5x5 kernel, stride 2', { x: [2, 4, 6, 6], w: [8, 1, 5, 5], groups: 4, padding: 2, stride: 2 }],
   ['1x1 (plain GEMM)', { x: [2, 8, 5, 5], w: [16, 8, 1, 1] }],
   ['1x1 stride 2 with bias', { x: [2, 6, 7, 7], w: [5, 6, 1, 1], stride: 2, bias: true }],
-  ['70 input channels (two channel tiles in dX, nine channel blocks in dW)', { x: [2, 70, 4, 4], w: [5, 70, 3, 3], padding: 1 }],
+  ['100 input channels (two channel tiles in dX, seven channel blocks per tap in dW)', { x: [2, 100, 4, 4], w: [5, 100, 3, 3], padding: 1 }],
   ['5x5 kernel larger than the 3x3 input, pad 2', { x: [1, 2, 3, 3], w: [3, 2, 5, 5], padding: 2, bias: true }],
   ['3x2 kernel, stride [2,3], padding [0,1], dilation [2,1]', { x: [2, 3, 9, 10], w: [4, 3, 3, 2], stride: [2, 3], padding: [0, 1], dilation: [2, 1], bias: true }],
   ['split-K weight gradient over 4x16x16 pixels', { x: [4, 3, 16, 16], w: [8, 3, 3, 3], padding: 1, bias: true }],
@@ -129,6 +130,33 @@ describe('conv2d', () => {
     expectClose(await grads[0]!.read(), want.dx, 1e-4, 1e-4, 'dx');
     expectClose(await grads[1]!.read(), want.dw, 1e-4, 1e-4, 'dw');
     if (s.bias) expectClose(await grads[2]!.read(), want.db, 1e-4, 1e-4, 'db');
+  });
+
+  it('every per-thread block the kernels are built for, and several splits, give the same result (13 channels, stride 2, odd sizes)', async () => {
+    const d = dev();
+    const s: Spec = { x: [2, 13, 9, 7], w: [13, 13, 3, 3], stride: 2, padding: 1, bias: true };
+    const geo: ConvGeometry = { N: 2, C: 13, H: 9, W: 7, O: 13, OH: 5, OW: 4, KH: 3, KW: 3, sh: 2, sw: 2, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 };
+    const xv = values(2 * 13 * 9 * 7, 21);
+    const wv = values(13 * 13 * 9, 22);
+    const bv = values(13, 23);
+    const gv = Float64Array.from(values(2 * 13 * 5 * 4, 24));
+    const want = im2colConv(s, xv, wv, bv, gv);
+    const [x, w, b, g] = [tensor(xv, s.x), tensor(wv, s.w), tensor(bv, [13]), tensor(gv, want.outShape)];
+    for (const block of CONV_BLOCKS) {
+      const { rows, cols4 } = block;
+      const y = empty(d, want.outShape);
+      const dx = empty(d, s.x);
+      const dw = empty(d, s.w);
+      runConv2dForward(d, x.storage.binding(), w.storage.binding(), b.storage.binding(), y.storage.binding(), geo, 'none', block);
+      runConv2dInputGrad(d, g.storage.binding(), w.storage.binding(), dx.storage.binding(), geo, block);
+      const plan = weightGradPlan(geo, block, rows);
+      const part = plan.chunks > 1 ? empty(d, [plan.partialSize]) : null;
+      runConv2dWeightGrad(d, x.storage.binding(), g.storage.binding(), part?.storage.binding() ?? null, dw.storage.binding(), geo, plan);
+      const what = `block ${rows}x${4 * cols4}, ${plan.chunks} chunks`;
+      expectClose(await y.read(), want.y, 1e-4, 1e-4, `y, ${what}`);
+      expectClose(await dx.read(), want.dx, 1e-4, 1e-4, `dx, ${what}`);
+      expectClose(await dw.read(), want.dw, 1e-4, 1e-4, `dw, ${what}`);
+    }
   });
 
   it('the split-K case really splits, and its weight gradient is bit-identical from run to run', async () => {
