@@ -1,6 +1,6 @@
 /** `robustgpu bench`: kernel throughput on the current adapter (the suites live in bench/). */
 import { parseCommand, numberOption, type CommandSpec } from '../training/cli/args.js';
-import { DEVICE_OPTIONS } from '../training/cli/device_options.js';
+import { DEVICE_OPTIONS, deviceOptions } from '../training/cli/device_options.js';
 import { runBench } from './run.js';
 
 export const benchSpec: CommandSpec = {
@@ -21,6 +21,6 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!p) return 0;
   const v = p.values;
   const reps = v.reps === undefined ? undefined : numberOption('bench', 'reps', v.reps, 0);
-  await runBench({ filter: v.filter as string | undefined, json: !!v.json, quick: !!v.quick, reps });
+  await runBench({ filter: v.filter as string | undefined, json: !!v.json, quick: !!v.quick, reps, device: deviceOptions(v) });
   return 0;
 }

@@ -1,9 +1,8 @@
 /** The matmul suite: square GEMMs, and GEMM shapes that convolutions of a CIFAR ResNet lower to. */
 import type { Device } from '../engine/device.js';
 import { Generator, randn } from '../engine/rng.js';
-import { scope, keep } from '../engine/scope.js';
+import { keep } from '../engine/scope.js';
 import { matmul } from '../engine/ops/index.js';
-import type { Tensor } from '../engine/tensor.js';
 import { timeOp } from './timing.js';
 import type { BenchRow } from './run.js';
 
@@ -31,10 +30,9 @@ export function matmulCases(quick: boolean): MatmulCase[] {
 
 export async function benchMatmul(device: Device, c: MatmulCase, reps: number): Promise<BenchRow> {
   const g = new Generator(1234);
-  const [a, b] = scope(() => [
-    keep(randn(c.transA ? [c.K, c.M] : [c.M, c.K], { device, generator: g })),
-    keep(randn(c.transB ? [c.N, c.K] : [c.K, c.N], { device, generator: g })),
-  ]) as [Tensor, Tensor];
+  // kept out of any scope the caller has open: disposed below
+  const a = keep(randn(c.transA ? [c.K, c.M] : [c.M, c.K], { device, generator: g }));
+  const b = keep(randn(c.transB ? [c.N, c.K] : [c.K, c.N], { device, generator: g }));
   try {
     const t = await timeOp(device, () => matmul(a, b, { transA: c.transA, transB: c.transB }), { reps });
     const flops = 2 * c.M * c.N * c.K;

@@ -1,5 +1,5 @@
 /** Benchmark entry point (the CLI's `bench` command calls runBench). */
-import { Device } from '../engine/device.js';
+import { Device, type DeviceOptions } from '../engine/device.js';
 import { benchMatmul, matmulCases } from './matmul.js';
 
 export interface BenchRow {
@@ -24,25 +24,30 @@ export interface BenchOptions {
   quick?: boolean;
   /** Timed repetitions per case (default 10, 3 when quick). */
   reps?: number;
+  /** Adapter and backend choice, as for Device.create. */
+  device?: DeviceOptions;
 }
 
-const METHOD =
-  'own timing loop (not benchmark.js); wall clock from recording the op to queue completion (device.sync()), ' +
-  'median over the repetitions after a warm-up of compile + 2 runs. The adapter may offer timestamp-query; it is not used.';
+function method(hasTimestamps: boolean): string {
+  return 'own timing loop (not benchmark.js); wall clock from recording the op to queue completion (device.sync()), ' +
+    'median over the repetitions after a warm-up of compile + 2 runs; timestamp-query is ' +
+    (hasTimestamps ? 'available on this adapter but not used yet.' : 'not available on this adapter.');
+}
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchRow[]> {
   const reps = opts.reps ?? (opts.quick ? 3 : 10);
   if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`bench: reps must be a positive integer, got ${reps}`);
   const filter = opts.filter?.toLowerCase();
   const cases = matmulCases(!!opts.quick).filter((c) => !filter || c.name.toLowerCase().includes(filter));
-  const device = await Device.create();
+  const device = await Device.create(opts.device);
   const { vendor, architecture, description, backend } = device.info;
+  const how = method(device.info.features.includes('timestamp-query'));
   const adapter = { vendor, architecture, description, backend };
   const date = new Date().toISOString();
   if (!opts.json) {
     console.log(`robustgpu bench, ${date}`);
     console.log(`adapter: ${[vendor, architecture, description].filter(Boolean).join(' / ')} (backend ${backend})`);
-    console.log(`timing: ${METHOD}`);
+    console.log(`timing: ${how}`);
     console.log('');
   }
   const rows: BenchRow[] = [];
@@ -57,7 +62,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchRow[]> {
   } finally {
     device.destroy();
   }
-  if (opts.json) console.log(JSON.stringify({ date, adapter, method: METHOD, reps, rows }, null, 2));
+  if (opts.json) console.log(JSON.stringify({ date, adapter, method: how, reps, rows }, null, 2));
   return rows;
 }
 

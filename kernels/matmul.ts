@@ -6,6 +6,7 @@ import { Kernel, type Dispatcher } from './kernel.js';
 
 const matmul = Kernel.fromFile('matmul', 'matmul.wgsl');
 const THREADS = 8;
+/** Largest ROWS the wrapper uses; the kernel's MAX_ROWS is higher on purpose (see matmul.wgsl). */
 const MAX_ROWS = 12;
 const MAX_COLS4 = 4;
 
@@ -20,7 +21,7 @@ export interface GemmShape {
 /**
  * 12 x 16 outputs per thread (measured best on lavapipe) unless M or N is small, where fewer rows or columns
  * per thread keep lanes off rows and columns past the edge. Threads wholly past the edge return at once, so
- * only tiny M / N need this; few choices keep the variants few (each compiles for 0.3-1 s on lavapipe).
+ * only tiny M / N need this; few choices keep the variants few (each compiles for 0.3-1.5 s on lavapipe).
  */
 export function chooseBlock(M: number, N: number): { rows: number; cols4: number } {
   return { rows: M <= 16 ? 2 : MAX_ROWS, cols4: N <= 16 ? 1 : N <= 64 ? 2 : MAX_COLS4 };

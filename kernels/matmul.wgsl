@@ -8,22 +8,23 @@
 // 8*ROWS rows and 32*COLS4 columns) and reads the operands straight from global memory. On lavapipe every
 // load of a buffer element becomes a bounds-checked scalar load per SIMD lane, about ten instructions,
 // while the multiply-adds run 8 lanes wide: the loads per k step (ROWS + 4*COLS4) against the multiply-adds
-// (ROWS * 4*COLS4) set the speed, so the block is as large as registers and compile time allow (12x16
-// measured best; 16 rows spill and compile for seconds). Workgroup-memory tiling measured slower there.
+// (ROWS * 4*COLS4) set the speed, so the block is large (12x16 by default; 16x16 was within noise of it and
+// compiles 50% longer). Workgroup-memory tiling measured slower there.
 // VEC_B (b not transposed, N and b_stride multiples of 4) reads four columns as one vec4: one lane-mask
-// test per 4 elements instead of per element. Unrolling k by 4 gave no reliable gain and compiled 60%
-// longer; helper functions taking the accumulators by pointer or by value ran 1.5-2x slower (the arrays
-// left registers), so the loop body is written inline.
+// test per 4 elements instead of per element. Unrolling k by 4 gave no reliable gain; helper functions
+// taking the accumulators by pointer or by value ran 1.5-2x slower, so the loop body is written inline.
 // Rows/cols past the edge load clamped (in-bounds) values and are dropped at the write, so the k loop
 // has no branches.
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override VEC_B: bool = false;
-// rows (1..MAX_ROWS) and vec4 columns (1..MAX_COLS4) per thread; smaller for small M / N so that few
-// threads compute rows or columns that do not exist
+// rows (1 to MAX_ROWS - 1) and vec4 columns (1 to MAX_COLS4) per thread; smaller for small M / N so
+// that few threads compute rows or columns that do not exist
 override ROWS: u32 = 12u;
 override COLS4: u32 = 4u;
-const MAX_ROWS: u32 = 12u;
+// Keep MAX_ROWS above the ROWS in use: with ROWS == MAX_ROWS = 12, lavapipe took 9 s instead of 1.5 s to
+// compile the pipeline and the kernel ran 1.4x slower.
+const MAX_ROWS: u32 = 16u;
 const MAX_COLS4: u32 = 4u;
 const WX: u32 = 8u;
 const WY: u32 = 8u;
