@@ -3,11 +3,11 @@
 // silu, gelu (erf), gelu (tanh), elu (alpha = a), smoothrelu x - log(1 + a x)/a for x >= 0, mish, tanh, sigmoid.
 // relu_smoothgrad's forward is relu. Every form is stable for all finite x (lib/stable.wgsl).
 // Bindings: x (read, f32), p (read, f32: p[0] is the learnable scalar of psoftplus (alpha) and smoothrelu (a);
-// any buffer for the other ops), y (write, f32), params {n, a, b}. One element per thread; 1-D grid folded into 2-D.
-//!include lib/grid.wgsl
+// any buffer for the other ops), y (write, f32), params {n, a, b}. One element per thread; 1-D grid folded into 2-D:
+// the entry point is lib/map_main.wgsl's, shared with unary.wgsl.
 //!include lib/stable.wgsl
+//!include lib/map_main.wgsl
 override OP: u32 = 0u;
-const WG: u32 = 256u;
 
 struct Params { n: u32, a: f32, b: f32 }
 
@@ -22,18 +22,6 @@ fn t_minus_log1p(t: f32) -> f32 {
   let s = t / (2.0 + t);
   let s2 = s * s;
   return s * t - 2.0 * s * s2 * atanh_tail(s2);
-}
-
-// tanh(softplus(x)) written with e^{-|x|} only: (e^2x + 2e^x) / (e^2x + 2e^x + 2) for x <= 0, and with
-// m = e^{-x}, (1 + 2m) / (1 + 2m + 2m^2) for x > 0.
-fn tanh_softplus(v: f32) -> f32 {
-  if (v <= 0.0) {
-    let e = exp(v);
-    let n = e * (e + 2.0);
-    return n / (n + 2.0);
-  }
-  let m = exp(-v);
-  return (1.0 + 2.0 * m) / (1.0 + 2.0 * m + 2.0 * m * m);
 }
 
 fn f(v: f32) -> f32 {
@@ -66,16 +54,9 @@ fn f(v: f32) -> f32 {
       if (t <= 1.0) { return t_minus_log1p(t) / a; }
       return v - log(1.0 + t) / a;
     }
-    case 8u: { return v * tanh_softplus(v); }
+    case 8u: { return v * tanh_sech2_softplus(v).x; }
     case 9u: { return tanh_s(v); }
     case 10u: { return sigmoid_s(v); }
     default: { return v; }
   }
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = flat_id(wid, nwg) * WG + lid.x;
-  if (i >= params.n) { return; }
-  y[i] = f(x[i]);
 }

@@ -73,23 +73,9 @@ fn df(v: f32) -> vec2<f32> {
       return vec2<f32>(t / (1.0 + t), log1p_minus_ratio(t) / (a * a));
     }
     case 8u: {
-      // mish' = tanh(sp) + x sigmoid(x) sech^2(sp), sp = softplus(x); tanh(sp) and sech^2(sp) from e^{-|x|}
-      // (see activation.wgsl), sech^2 without forming 1 - tanh^2.
-      var th: f32;
-      var sech2: f32;
-      if (v <= 0.0) {
-        let e = exp(v);
-        let n = e * (e + 2.0);
-        th = n / (n + 2.0);
-        sech2 = 4.0 * (n + 1.0) / ((n + 2.0) * (n + 2.0));
-      } else {
-        let m = exp(-v);
-        let d = 1.0 + 2.0 * m + 2.0 * m * m;
-        th = (1.0 + 2.0 * m) / d;
-        let q = 2.0 * m * (1.0 + m) / d;
-        sech2 = q * q;
-      }
-      return vec2<f32>(th + v * sigmoid_s(v) * sech2, 0.0);
+      // mish' = tanh(sp) + x sigmoid(x) sech^2(sp), sp = softplus(x), both from e^{-|x|} (the forward's tanh(sp)).
+      let ts = tanh_sech2_softplus(v);
+      return vec2<f32>(ts.x + v * sigmoid_s(v) * ts.y, 0.0);
     }
     case 9u: { return vec2<f32>(sech2_s(v), 0.0); }
     case 10u: {

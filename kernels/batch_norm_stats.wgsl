@@ -7,9 +7,10 @@
 // (PyTorch's momentum update with the unbiased variance).
 // Bindings: x (read), mean (write, [2C]), variance (write, [C]), running_mean, running_var (read_write, [C];
 // untouched unless UPDATE), params {C, HW, M, momentum}. One workgroup per channel (workgroup x = c):
-// strided loops over the channel's M values, then a tree in workgroup memory.
+// strided loops over the channel's M values, then a tree in workgroup memory (lib/workgroup_sum.wgsl).
 override UPDATE: bool = false;
 const WG: u32 = 256u;
+//!include lib/workgroup_sum.wgsl
 
 struct Params { C: u32, HW: u32, M: u32, momentum: f32 }
 
@@ -20,24 +21,9 @@ struct Params { C: u32, HW: u32, M: u32, momentum: f32 }
 @group(0) @binding(4) var<storage, read_write> running_var: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-var<workgroup> red: array<f32, WG>;
-
 fn at(c: u32, k: u32) -> u32 {
   let n = k / params.HW;
   return (n * params.C + c) * params.HW + (k - n * params.HW);
-}
-
-// Sum over the workgroup; every thread gets it. Called in uniform control flow.
-fn wg_sum(t: u32, v: f32) -> f32 {
-  red[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
 }
 
 @compute @workgroup_size(WG, 1, 1)

@@ -5,12 +5,13 @@
 //   1 (one workgroup): norm[0] = sqrt(sum of partials[0 .. count)); partials[count] = min(1, max_norm / (norm + 1e-6));
 //   2 (per gradient tensor, one element per thread): grad[k] *= partials[count].
 // Every phase binds all three buffers (phase 1 any gradient, unused). Partials are summed in a fixed order,
-// so the norm is deterministic.
+// so the norm is deterministic; a workgroup's partial sum is lib/workgroup_sum.wgsl's tree.
 // Bindings: grad (read_write, f32), partials (read_write, f32), norm (read_write, f32 [1]),
 // params {n, offset, groups, count, max_norm}.
 //!include lib/grid.wgsl
 override PHASE: u32 = 0u;
 const WG: u32 = 256u;
+//!include lib/workgroup_sum.wgsl
 
 struct Params { n: u32, offset: u32, groups: u32, count: u32, max_norm: f32 }
 
@@ -18,17 +19,6 @@ struct Params { n: u32, offset: u32, groups: u32, count: u32, max_norm: f32 }
 @group(0) @binding(1) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(2) var<storage, read_write> norm: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
-
-var<workgroup> red: array<f32, WG>;
-
-fn tree_sum(t: u32) -> f32 {
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -40,14 +30,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let g = grad[k];
       acc += g * g;
     }
-    red[t] = acc;
-    let total = tree_sum(t);
+    let total = wg_sum(t, acc);
     if (t == 0u) { partials[params.offset + w] = total; }
   } else if (PHASE == 1u) {
     var acc: f32 = 0.0;
     for (var k = t; k < params.count; k += WG) { acc += partials[k]; }
-    red[t] = acc;
-    let total = tree_sum(t);
+    let total = wg_sum(t, acc);
     if (t == 0u) {
       let n = sqrt(total);
       norm[0] = n;

@@ -14,11 +14,8 @@
 // The core is conv2d_fwd.wgsl's (and matmul.wgsl's): ROWS output channels x 4*COLS4 columns per thread in
 // registers, operands read from global memory. A thread's columns are input channels at one tap, so they
 // share the gather offset and padding test, and the range of ow whose input column lies inside the image is
-// computed once: the inner loop has no branches.
-override ROWS: u32 = 8u;
-override COLS4: u32 = 2u;
-const MAX_ROWS: u32 = 16u;
-const MAX_COLS4: u32 = 4u;
+// computed once: the inner loop has no branches. ROWS, COLS4 and the array bounds are lib/conv_block.wgsl's.
+//!include lib/conv_block.wgsl
 const WG: u32 = 64u;
 
 struct Params {
@@ -53,7 +50,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 
   var xc: array<vec4<u32>, MAX_COLS4>;
   for (var j = 0u; j < COLS4; j++) {
-    xc[j] = (grp * Cg + min(vec4<u32>(c0 + 4u * j) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(Cg - 1u))) * HW;
+    xc[j] = (grp * Cg + block_cols(c0, j, Cg)) * HW;
   }
   var gr: array<u32, MAX_ROWS>;
   for (var i = 0u; i < ROWS; i++) { gr[i] = (grp * Og + min(row0 + i, Og - 1u)) * OP; }

@@ -11,18 +11,9 @@
 // tap (kh, kw) reaches an output pixel is the same for the whole workgroup and the taps that never do are
 // skipped outright (with stride 2, three quarters of the naive gather's taps).
 // The core is conv2d_fwd.wgsl's (and matmul.wgsl's): ROWS channels x 4*COLS4 pixels of the phase per thread
-// in registers, operands read from global memory, edge rows and pixels clamped and dropped at the write.
-override ROWS: u32 = 8u;
-override COLS4: u32 = 2u;
-const MAX_ROWS: u32 = 16u;
-const MAX_COLS4: u32 = 4u;
-const WX: u32 = 8u;
-const WY: u32 = 8u;
-
-struct Params {
-  N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, KW: u32,
-  sh: u32, sw: u32, ph: u32, pw: u32, dh: u32, dw: u32, Cg: u32, Og: u32, zgroups: u32,
-}
+// in registers, operands read from global memory, edge rows and pixels clamped and dropped at the write. The
+// block, the params, the grid decoding and the padding mask are lib/conv_gather.wgsl's (shared with conv2d_fwd.wgsl).
+//!include lib/conv_gather.wgsl
 
 @group(0) @binding(0) var<storage, read> gy: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -31,8 +22,8 @@ struct Params {
 
 @compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let grp = wid.z % params.zgroups;
-  let flat = wid.x + (wid.z / params.zgroups) * nwg.x;
+  let grp = grid_group(wid);
+  let flat = grid_x(wid, nwg);
   let phases = params.sh * params.sw;
   let tile = flat / phases;
   let py = (flat % phases) / params.sw;
@@ -57,7 +48,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var pj: array<vec4<i32>, MAX_COLS4>;
   var xb: array<vec4<u32>, MAX_COLS4>;
   for (var j = 0u; j < COLS4; j++) {
-    let q = min(vec4<u32>(col0 + 4u * j) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(NPP - 1u));
+    let q = block_cols(col0, j, NPP);
     let n = q / PP;
     let i0 = (q % PP) / Wp;
     let j0 = (q % PP) % Wp;
@@ -83,8 +74,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var j = 0u; j < COLS4; j++) {
         let oh = pi[j] + th / i32(params.sh);
         let ow = pj[j] + tw / i32(params.sw);
-        ok[j] = (oh >= vec4<i32>(0)) & (oh < vec4<i32>(i32(params.OH))) & (ow >= vec4<i32>(0)) & (ow < vec4<i32>(i32(params.OW)));
-        go[j] = select(gb[j], gb[j] + vec4<u32>(oh) * params.OW + vec4<u32>(ow), ok[j]);
+        ok[j] = inside(oh, ow, params.OH, params.OW);
+        go[j] = pixel_offsets(gb[j], oh, ow, params.OW, ok[j]);
         any_ok = any_ok || any(ok[j]);
       }
       if (!any_ok) { continue; }

@@ -14,21 +14,12 @@
 // (kh, kw) is the outer loop so that gather offsets and padding masks are computed once per tap; the channel
 // loop inside only advances offsets (unrolling it by 4, as matmul does, measured no faster here and slower
 // for small blocks). Rows and pixels past the edge are clamped in bounds and dropped at the write, so the
-// loops have no edge branches.
+// loops have no edge branches. The block, the params, the grid decoding and the padding mask are
+// lib/conv_gather.wgsl's (shared with conv2d_dx.wgsl).
 // ACT: 0 none, 1 relu (NaN propagates, as torch.relu).
+//!include lib/conv_gather.wgsl
 override HAS_BIAS: bool = false;
 override ACT: u32 = 0u;
-override ROWS: u32 = 8u;
-override COLS4: u32 = 2u;
-const MAX_ROWS: u32 = 16u;
-const MAX_COLS4: u32 = 4u;
-const WX: u32 = 8u;
-const WY: u32 = 8u;
-
-struct Params {
-  N: u32, C: u32, H: u32, W: u32, O: u32, OH: u32, OW: u32, KH: u32, KW: u32,
-  sh: u32, sw: u32, ph: u32, pw: u32, dh: u32, dw: u32, Cg: u32, Og: u32, zgroups: u32,
-}
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -38,8 +29,8 @@ struct Params {
 
 @compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let grp = wid.z % params.zgroups;
-  let tile = wid.x + (wid.z / params.zgroups) * nwg.x;
+  let grp = grid_group(wid);
+  let tile = grid_x(wid, nwg);
   let P = params.OH * params.OW;
   let NP = params.N * P;
   let Og = params.Og;
@@ -56,7 +47,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var iwb: array<vec4<i32>, MAX_COLS4>;
   var yb: array<vec4<u32>, MAX_COLS4>;
   for (var j = 0u; j < COLS4; j++) {
-    let q = min(vec4<u32>(col0 + 4u * j) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(NP - 1u));
+    let q = block_cols(col0, j, NP);
     let n = q / P;
     let p = q % P;
     xb[j] = n * (params.C * HW) + grp * Cg * HW;
@@ -76,9 +67,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       for (var j = 0u; j < COLS4; j++) {
         let ih = ihb[j] + i32(kh * params.dh);
         let iw = iwb[j] + i32(kw * params.dw);
-        ok[j] = (ih >= vec4<i32>(0)) & (ih < vec4<i32>(i32(params.H))) & (iw >= vec4<i32>(0)) & (iw < vec4<i32>(i32(params.W)));
-        // Wrapping u32 arithmetic gives the right offset wherever the pixel is valid; invalid ones read the image base.
-        xo[j] = select(xb[j], xb[j] + vec4<u32>(ih) * params.W + vec4<u32>(iw), ok[j]);
+        ok[j] = inside(ih, iw, params.H, params.W);
+        xo[j] = pixel_offsets(xb[j], ih, iw, params.W, ok[j]);
         any_ok = any_ok || any(ok[j]);
       }
       if (!any_ok) { continue; }

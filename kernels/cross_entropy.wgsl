@@ -7,12 +7,11 @@
 // A label outside [0, K) makes its row NaN (PyTorch raises; a kernel cannot).
 // Bindings: z (read, f32), labels (read, i32), g (read, f32: the upstream gradient in MODE 1, any buffer in
 // MODE 0), y (write, f32), params {rows, len, smoothing, gscale, g_stride}. TEAM threads per row as in
-// softmax.wgsl; 1-D grid folded into 2-D.
-//!include lib/grid.wgsl
+// softmax.wgsl (lib/row_reduce.wgsl); 1-D grid folded into 2-D.
+//!include lib/nan.wgsl
 //!include lib/stable.wgsl
+//!include lib/row_reduce.wgsl
 override MODE: u32 = 0u;
-override TEAM: u32 = 1u;
-const WG: u32 = 64u;
 
 struct Params { rows: u32, len: u32, smoothing: f32, gscale: f32, g_stride: u32 }
 
@@ -22,39 +21,14 @@ struct Params { rows: u32, len: u32, smoothing: f32, gscale: f32, g_stride: u32 
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
 
-// A NaN from a private variable: WGSL refuses NaN as a constant expression.
-var<private> NAN_BITS: u32 = 0x7fc00000u;
-
-// (m, s, sum z, unused) per lane.
-var<workgroup> red: array<vec4<f32>, WG>;
-
-fn team_reduce(lid: u32, v: vec4<f32>) -> vec4<f32> {
-  // A row per thread needs no exchange (TEAM is an override, so this branch is uniform).
-  if (TEAM == 1u) { return v; }
-  red[lid] = v;
-  workgroupBarrier();
-  let lane = lid % TEAM;
-  for (var w = TEAM / 2u; w > 0u; w = w / 2u) {
-    if (lane < w) {
-      let a = red[lid];
-      let b = red[lid + w];
-      red[lid] = vec4<f32>(lse_merge(a.xy, b.xy), a.z + b.z, 0.0);
-    }
-    workgroupBarrier();
-  }
-  let r = red[lid - lane];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let row = flat_id(wid, nwg) * (WG / TEAM) + lid.x / TEAM;
+  let row = team_row(wid, nwg, lid.x);
   let lane = lid.x % TEAM;
   let valid = row < params.rows;
   let len = params.len;
   let base = row * len;
-  var acc = vec2<f32>(-F32_MAX, 0.0);
+  var acc = LSE_EMPTY;
   var zsum = 0.0;
   if (valid) {
     for (var j = lane; j < len; j += TEAM) {
@@ -63,7 +37,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       zsum += v;
     }
   }
-  let r = team_reduce(lid.x, vec4<f32>(acc, zsum, 0.0));
+  // (m, s, sum z, unused) per lane.
+  let r = team_reduce(lid.x, vec4<f32>(acc, zsum, 0.0), LSE_SUM);
   if (!valid) { return; }
   let m = r.x;
   let s = r.y;

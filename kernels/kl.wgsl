@@ -10,14 +10,12 @@
 // y1[r, j] = gs p_j (l_j - KL_r) = d/d zn (when WANT_NAT), gs = gscale * g[r * g_stride].
 // Bindings: za, zn (read, f32), g (read, f32: upstream gradient in MODE 1, any buffer otherwise), y0, y1 (write,
 // f32; an unwritten one may be any writable buffer), params {rows, len, gscale, g_stride}. TEAM threads per
-// row as in softmax.wgsl; 1-D grid folded into 2-D.
-//!include lib/grid.wgsl
+// row as in softmax.wgsl (lib/row_reduce.wgsl); 1-D grid folded into 2-D.
 //!include lib/stable.wgsl
+//!include lib/row_reduce.wgsl
 override MODE: u32 = 0u;
 override WANT_ADV: bool = true;
 override WANT_NAT: bool = true;
-override TEAM: u32 = 1u;
-const WG: u32 = 64u;
 
 struct Params { rows: u32, len: u32, gscale: f32, g_stride: u32 }
 
@@ -28,50 +26,28 @@ struct Params { rows: u32, len: u32, gscale: f32, g_stride: u32 }
 @group(0) @binding(4) var<storage, read_write> y1: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-var<workgroup> red: array<vec4<f32>, WG>;
-
 // e^-l - 1 + l: its Taylor series l^2 (1/2 - l/6 + ...) below |l| = 0.5, where the sum would cancel.
 fn psi_small(l: f32) -> f32 {
   return l * l * (1.0 / 2.0 + l * (-1.0 / 6.0 + l * (1.0 / 24.0 + l * (-1.0 / 120.0 + l * (1.0 / 720.0 + l * (-1.0 / 5040.0 + l * (1.0 / 40320.0 - l / 362880.0)))))));
 }
 
-// lse: merges (ma, sa, mn, sn) quadruples; otherwise sums .x.
-fn team_reduce(lid: u32, v: vec4<f32>, lse: bool) -> vec4<f32> {
-  // A row per thread needs no exchange (TEAM is an override, so this branch is uniform).
-  if (TEAM == 1u) { return v; }
-  red[lid] = v;
-  workgroupBarrier();
-  let lane = lid % TEAM;
-  for (var w = TEAM / 2u; w > 0u; w = w / 2u) {
-    if (lane < w) {
-      let a = red[lid];
-      let b = red[lid + w];
-      if (lse) { red[lid] = vec4<f32>(lse_merge(a.xy, b.xy), lse_merge(a.zw, b.zw)); }
-      else { red[lid] = vec4<f32>(a.x + b.x, 0.0, 0.0, 0.0); }
-    }
-    workgroupBarrier();
-  }
-  let r = red[lid - lane];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let row = flat_id(wid, nwg) * (WG / TEAM) + lid.x / TEAM;
+  let row = team_row(wid, nwg, lid.x);
   let lane = lid.x % TEAM;
   let valid = row < params.rows;
   let len = params.len;
   let base = row * len;
-  var qa = vec2<f32>(-F32_MAX, 0.0);
-  var pn = vec2<f32>(-F32_MAX, 0.0);
+  var qa = LSE_EMPTY;
+  var pn = LSE_EMPTY;
   if (valid) {
     for (var j = lane; j < len; j += TEAM) {
       qa = lse_push(qa, za[base + j]);
       pn = lse_push(pn, zn[base + j]);
     }
   }
-  let r = team_reduce(lid.x, vec4<f32>(qa, pn), true);
+  // (ma, sa, mn, sn): both rows' log-sum-exps in one tree.
+  let r = team_reduce(lid.x, vec4<f32>(qa, pn), LSE_LSE);
   let ma = r.x;
   let sa = r.y;
   let mn = r.z;
@@ -89,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       else { kl += exp(va - ma) * (sn / sa) - en + en * l; }
     }
   }
-  kl = team_reduce(lid.x, vec4<f32>(kl, 0.0, 0.0, 0.0), false).x / sn;
+  kl = team_reduce(lid.x, vec4<f32>(kl, 0.0, 0.0, 0.0), SUM_SUM).x / sn;
   if (!valid) { return; }
   if (MODE == 0u) {
     if (lane == 0u) { y0[row] = kl; }

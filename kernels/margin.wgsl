@@ -9,6 +9,7 @@
 // Bindings: z (read, f32), labels (read, i32), g (read, f32: upstream gradient [N] in MODE 1, any buffer
 // otherwise), y_out (write, f32), params {rows, len}. One thread per row.
 //!include lib/grid.wgsl
+//!include lib/nan.wgsl
 //!include lib/stable.wgsl
 override MODE: u32 = 0u;
 override RE: bool = false;
@@ -21,8 +22,6 @@ struct Params { rows: u32, len: u32 }
 @group(0) @binding(2) var<storage, read> g: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y_out: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
-
-var<private> NAN_BITS: u32 = 0x7fc00000u;
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {

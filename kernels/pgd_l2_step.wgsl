@@ -1,11 +1,13 @@
 // One L2 PGD step per example b (rows of [N, F], F = all non-batch dims):
 //   gn = max(||grad_b||_2, norm_floor); d = (x_adv_b + alpha * grad_b / gn) - x_b;
 //   dn = max(||d||_2, norm_floor); x_adv_new_b = clamp(x_b + d * min(1, eps / dn), 0, 1).
-// One workgroup per example computes both norms in workgroup memory (strided partial sums, then a tree),
-// so the whole batch is one dispatch; d is recomputed in the last pass instead of being stored.
+// One workgroup per example computes both norms in workgroup memory (strided partial sums, then the tree of
+// lib/workgroup_sum.wgsl), so the whole batch is one dispatch; d is recomputed in the last pass instead of
+// being stored.
 // Bindings: x, x_adv, grad (read, f32 [N, F]), y (write, f32 [N, F]), params {batch, features, eps, alpha, norm_floor}.
 //!include lib/grid.wgsl
 const WG: u32 = 256u;
+//!include lib/workgroup_sum.wgsl
 
 struct Params { batch: u32, features: u32, eps: f32, alpha: f32, norm_floor: f32 }
 
@@ -14,22 +16,6 @@ struct Params { batch: u32, features: u32, eps: f32, alpha: f32, norm_floor: f32
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 @group(0) @binding(4) var<uniform> params: Params;
-
-var<workgroup> red: array<f32, WG>;
-
-// The sum of every thread's `v`, returned to all threads (barriers are reached by the whole workgroup).
-fn workgroup_sum(t: u32, v: f32) -> f32 {
-  red[t] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s / 2u) {
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  // Nobody may overwrite red[0] (next call) before everyone has read it.
-  workgroupBarrier();
-  return total;
-}
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
@@ -44,14 +30,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let g = grad[base + k];
     acc += g * g;
   }
-  let gn = max(sqrt(workgroup_sum(t, acc)), params.norm_floor);
+  let gn = max(sqrt(wg_sum(t, acc)), params.norm_floor);
 
   acc = 0.0;
   for (var k = t; k < f; k += WG) {
     let d = (x_adv[base + k] + params.alpha * grad[base + k] / gn) - x[base + k];
     acc += d * d;
   }
-  let dn = max(sqrt(workgroup_sum(t, acc)), params.norm_floor);
+  let dn = max(sqrt(wg_sum(t, acc)), params.norm_floor);
   let factor = min(1.0, params.eps / dn);
 
   for (var k = t; k < f; k += WG) {

@@ -8,7 +8,9 @@
 // Backward: dst[p, ih, iw] = sum over windows containing (ih, iw) of src[p, oh, ow] / divisor (src = g, one
 // input element per thread, a gather: no atomics).
 // Bindings: src (read, f32), dst (write, f32), params {n: threads, geometry}. 1-D grid folded into 2-D.
+// avg_pool2d's covering range is lib/pool_window.wgsl's (shared with pool_max_backward.wgsl; no dilation here).
 //!include lib/grid.wgsl
+//!include lib/pool_window.wgsl
 override ADAPTIVE: bool = false;
 override COUNT_INCLUDE_PAD: bool = true;
 override BACKWARD: bool = false;
@@ -39,9 +41,7 @@ fn covering(i: i32, n: i32, on: i32, k: i32, s: i32, pad: i32) -> vec2<i32> {
   if (ADAPTIVE) {
     return vec2<i32>((i * on) / n, min(((i + 1) * on + n - 1) / n - 1, on - 1));
   }
-  let a = i + pad - k + 1;
-  let lo = select(0, (a + s - 1) / s, a > 0);
-  return vec2<i32>(lo, min((i + pad) / s, on - 1));
+  return covering_outputs(i, k, s, pad, 1, on);
 }
 
 @compute @workgroup_size(WG, 1, 1)

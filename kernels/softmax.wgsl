@@ -6,12 +6,11 @@
 // OP 3: y = g - e^x sum(g)    (log_softmax backward, x = the saved log-softmax output).
 // Bindings: x (read, f32), g (read, f32: the upstream gradient for OP 2/3, any buffer otherwise), y (write, f32),
 // params {rows, len, inner}. TEAM threads share a row (strided loops, then a tree in workgroup memory),
-// WG / TEAM rows per workgroup; 1-D grid folded into 2-D.
-//!include lib/grid.wgsl
+// WG / TEAM rows per workgroup; 1-D grid folded into 2-D. The row teams and their tree are lib/row_reduce.wgsl,
+// shared with cross_entropy.wgsl and kl.wgsl.
 //!include lib/stable.wgsl
+//!include lib/row_reduce.wgsl
 override OP: u32 = 0u;
-override TEAM: u32 = 1u;
-const WG: u32 = 64u;
 
 struct Params { rows: u32, len: u32, inner: u32 }
 
@@ -20,42 +19,20 @@ struct Params { rows: u32, len: u32, inner: u32 }
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> params: Params;
 
-var<workgroup> red: array<vec2<f32>, WG>;
-
-// Combines the TEAM lanes' values of each row (log-sum-exp pairs when lse, sums in .x otherwise); every lane
-// gets its row's result. Called in uniform control flow by all threads.
-fn team_reduce(lid: u32, v: vec2<f32>, lse: bool) -> vec2<f32> {
-  // A row per thread needs no exchange (TEAM is an override, so this branch is uniform).
-  if (TEAM == 1u) { return v; }
-  red[lid] = v;
-  workgroupBarrier();
-  let lane = lid % TEAM;
-  for (var w = TEAM / 2u; w > 0u; w = w / 2u) {
-    if (lane < w) {
-      let o = red[lid + w];
-      red[lid] = select(vec2<f32>(red[lid].x + o.x, 0.0), lse_merge(red[lid], o), lse);
-    }
-    workgroupBarrier();
-  }
-  let r = red[lid - lane];
-  workgroupBarrier();
-  return r;
-}
-
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let row = flat_id(wid, nwg) * (WG / TEAM) + lid.x / TEAM;
+  let row = team_row(wid, nwg, lid.x);
   let lane = lid.x % TEAM;
   let valid = row < params.rows;
   let len = params.len;
   let st = params.inner;
   let base = (row / st) * len * st + row % st;
   if (OP < 2u) {
-    var acc = vec2<f32>(-F32_MAX, 0.0);
+    var acc = LSE_EMPTY;
     if (valid) {
       for (var j = lane; j < len; j += TEAM) { acc = lse_push(acc, x[base + j * st]); }
     }
-    let r = team_reduce(lid.x, acc, true);
+    let r = team_reduce(lid.x, vec4<f32>(acc, 0.0, 0.0), LSE_SUM);
     if (valid) {
       let logs = log(r.y);
       for (var j = lane; j < len; j += TEAM) {
@@ -72,7 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         acc += select(g[k] * x[k], g[k], OP == 3u);
       }
     }
-    let s = team_reduce(lid.x, vec2<f32>(acc, 0.0), false).x;
+    let s = team_reduce(lid.x, vec4<f32>(acc, 0.0, 0.0, 0.0), SUM_SUM).x;
     if (valid) {
       for (var j = lane; j < len; j += TEAM) {
         let k = base + j * st;

@@ -1,18 +1,17 @@
 // y[i] = f(x[i]) for one elementwise unary op, chosen by the OP override (numbering in kernels/elementwise.ts);
 // a and b are the op's scalar arguments (scale/shift, exponent, clamp bounds).
-// Bindings: x (read, f32), y (write, f32), params. One element per thread; 1-D grid folded into 2-D.
-//!include lib/grid.wgsl
+// Bindings: x (read, f32), y (write, f32), params. One element per thread; 1-D grid folded into 2-D: the entry
+// point is lib/map_main.wgsl's, shared with activation.wgsl.
 //!include lib/nan.wgsl
 //!include lib/pow.wgsl
+//!include lib/map_main.wgsl
 override OP: u32 = 0u;
-const WG: u32 = 256u;
 
 struct Params { n: u32, a: f32, b: f32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> params: Params;
-
 
 fn f(v: f32) -> f32 {
   switch OP {
@@ -31,11 +30,4 @@ fn f(v: f32) -> f32 {
     case 12u: { return select(0.0, 1.0, v >= params.a && v <= params.b); }
     default: { return v; }
   }
-}
-
-@compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = flat_id(wid, nwg) * WG + lid.x;
-  if (i >= params.n) { return; }
-  y[i] = f(x[i]);
 }

@@ -1,7 +1,7 @@
 // x^p with PyTorch's conventions: x^0 = 1, 0^p = 0 (p > 0) or inf (p < 0), negative bases only for integer p.
-// inf and NaN come from private variables: WGSL refuses them as constant expressions.
+// inf comes from a private variable (WGSL refuses it as a constant expression), NaN from lib/nan.wgsl.
+//!include lib/nan.wgsl
 var<private> POS_INF_BITS: u32 = 0x7f800000u;
-var<private> NAN_BITS: u32 = 0x7fc00000u;
 
 fn pow_real(v: f32, p: f32) -> f32 {
   if (p == 0.0) { return 1.0; }

@@ -60,6 +60,21 @@ fn tanh_s(x: f32) -> f32 {
   return select(t, -t, x < 0.0);
 }
 
+// (tanh(sp), sech^2(sp)) for sp = softplus(x) = log(1 + e^x) (mish and its derivative), written with e^{-|x|}
+// only. For x <= 0, with n = e^2x + 2e^x: tanh = n / (n + 2), sech^2 = 4(n + 1) / (n + 2)^2. For x > 0, with
+// m = e^{-x} and d = 1 + 2m + 2m^2: tanh = (1 + 2m) / d, sech^2 = (2m(1 + m) / d)^2, never formed as 1 - tanh^2.
+fn tanh_sech2_softplus(v: f32) -> vec2<f32> {
+  if (v <= 0.0) {
+    let e = exp(v);
+    let n = e * (e + 2.0);
+    return vec2<f32>(n / (n + 2.0), 4.0 * (n + 1.0) / ((n + 2.0) * (n + 2.0)));
+  }
+  let m = exp(-v);
+  let d = 1.0 + 2.0 * m + 2.0 * m * m;
+  let q = 2.0 * m * (1.0 + m) / d;
+  return vec2<f32>((1.0 + 2.0 * m) / d, q * q);
+}
+
 // 1 - tanh(x)^2 = 4e / (1 + e)^2 with e = e^{-2|x|}: keeps its (tiny) value where 1 - tanh^2 would round to 0.
 fn sech2_s(x: f32) -> f32 {
   let e = exp(-2.0 * abs(x));
@@ -94,7 +109,10 @@ fn normal_cdf_s(x: f32) -> f32 {
 }
 
 // Online log-sum-exp: the pair (m, s) stands for s * e^m, and neither pushing a value nor merging two pairs
-// ever exponentiates a positive number. Start from vec2(-F32_MAX, 0).
+// ever exponentiates a positive number. Start from LSE_EMPTY, no values yet: -F32_MAX rather than -inf, so
+// that merging two empty pairs (lanes left without elements) gives 0 * e^0 = 0, not 0 * e^(inf - inf) = NaN.
+const LSE_EMPTY = vec2<f32>(-F32_MAX, 0.0);
+
 fn lse_push(acc: vec2<f32>, v: f32) -> vec2<f32> {
   if (v > acc.x) { return vec2<f32>(v, acc.y * exp(acc.x - v) + 1.0); }
   return vec2<f32>(acc.x, acc.y + exp(v - acc.x));
