@@ -1,19 +1,22 @@
-/** `robustgpu bench`: kernel throughput on the current adapter (the suites live in bench/). */
-import { parseCommand, numberOption, type CommandSpec } from '../training/cli/args.js';
+/** `robustgpu bench`: kernel and training-step throughput on the current adapter (the suites live in bench/). */
+import { parseCommand, numberOption, UsageError, type CommandSpec } from '../training/cli/args.js';
 import { DEVICE_OPTIONS, deviceOptions } from '../training/cli/device_options.js';
 import { runBench } from './run.js';
 
 export const benchSpec: CommandSpec = {
   name: 'bench',
-  summary: 'Measure kernel throughput (median time, GFLOP/s) on this adapter.',
-  usage: 'robustgpu bench [--filter TEXT] [--json] [--quick] [--reps N]',
+  summary: 'Measure kernel and training-step throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
+  usage: 'robustgpu bench [--filter TEXT] [--json] [--quick] [--reps N] [--peers | --no-peers]',
   options: {
-    filter: { type: 'string', arg: 'TEXT', description: 'only benchmarks whose name contains TEXT' },
-    json: { type: 'boolean', description: 'print JSON rows' },
-    quick: { type: 'boolean', description: 'fewer shapes and repetitions' },
-    reps: { type: 'string', arg: 'N', description: 'timed repetitions per benchmark' },
+    filter: { type: 'string', arg: 'TEXT', description: "only cases whose 'suite name' contains TEXT (comma-separated alternatives)" },
+    json: { type: 'boolean', description: 'print the report as JSON only' },
+    quick: { type: 'boolean', description: 'small shapes and batches, fewer repetitions (a few minutes on lavapipe)' },
+    reps: { type: 'string', arg: 'N', description: 'timed repetitions per case (default 10, whole steps 3; quick: 3, whole steps 2)' },
+    peers: { type: 'boolean', description: 'also run the tfjs-webgpu / jax-js comparison (default in full mode)' },
+    'no-peers': { type: 'boolean', description: 'skip the peer comparison' },
     ...DEVICE_OPTIONS,
   },
+  examples: ['robustgpu bench --quick', "robustgpu bench --filter 'matmul,step smallcnn' --reps 5", 'robustgpu bench --quick --json > bench.json'],
 };
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -21,6 +24,9 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (!p) return 0;
   const v = p.values;
   const reps = v.reps === undefined ? undefined : numberOption('bench', 'reps', v.reps, 0);
-  await runBench({ filter: v.filter as string | undefined, json: !!v.json, quick: !!v.quick, reps, device: deviceOptions(v) });
+  if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new UsageError(`bench: --reps expects a positive integer, got '${String(v.reps)}'`);
+  if (v.peers && v['no-peers']) throw new UsageError('bench: --peers and --no-peers contradict each other');
+  const peers = v.peers ? true : v['no-peers'] ? false : undefined;
+  await runBench({ filter: v.filter as string | undefined, json: !!v.json, quick: !!v.quick, reps, peers, device: deviceOptions(v) });
   return 0;
 }

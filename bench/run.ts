@@ -1,73 +1,117 @@
-/** Benchmark entry point (the CLI's `bench` command calls runBench). */
+/**
+ * Benchmark entry point (the CLI's `bench` command calls runBench): the peak probe, then every suite in a
+ * fixed order on one device, the peer comparison if asked for, then one report (table or JSON).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Device, type DeviceOptions } from '../engine/device.js';
-import { benchMatmul, matmulCases } from './matmul.js';
+import { BenchContext } from './context.js';
+import { TIMING_METHOD } from './timing.js';
+import { applyPeak, formatReport, reportJson, type BenchHeader, type BenchReport, type BenchRow } from './report.js';
+import { peakProbe } from './peak.js';
+import { matmulSuite } from './matmul.js';
+import { convSuite } from './conv2d.js';
+import { batchNormSuite, activationSuite, lossSuite, pgdKernelSuite } from './memory_bound.js';
+import { optimSuite } from './optim.js';
+import { stepSuite } from './steps.js';
 
-export interface BenchRow {
-  suite: string;
-  name: string;
-  /** M x K x N and which operands are read transposed. */
-  shape: string;
-  note?: string;
-  flops: number;
-  medianMs: number;
-  minMs: number;
-  gflops: number;
-  reps: number;
-}
+export type { BenchRow, BenchReport } from './report.js';
 
 export interface BenchOptions {
-  /** Runs only the cases whose name contains this (case-insensitive). */
-  filter?: string;
-  /** Prints one JSON document instead of the table. */
+  /**
+   * Runs only the cases whose `suite name` contains this text (case-insensitive); several alternatives as an
+   * array or separated by commas. Filtered-out cases are not run. The peak probe always runs.
+   */
+  filter?: string | string[];
+  /** Prints one JSON document (the report) instead of the table. */
   json?: boolean;
-  /** Square matmuls only, with fewer repetitions. */
+  /** Small shapes and batches, fewer repetitions: a few minutes on lavapipe. */
   quick?: boolean;
-  /** Timed repetitions per case (default 10, 3 when quick). */
+  /** Timed repetitions per case (default 10, 3 when quick; whole steps: 3, and 2 when quick). */
   reps?: number;
   /** Adapter and backend choice, as for Device.create. */
   device?: DeviceOptions;
+  /**
+   * Side-by-side runs against tfjs-webgpu and jax-js (bench/peers/). Default: on in full mode when no filter
+   * is given or the filter names 'peer', and bench/peers/ is present.
+   */
+  peers?: boolean;
+  /** Where the table or JSON goes (default console.log). */
+  out?: (text: string) => void;
+  /** Where progress lines go (default: stderr, except with json). null: nowhere. */
+  progress?: ((line: string) => void) | null;
 }
 
-function method(hasTimestamps: boolean): string {
-  return 'own timing loop (not benchmark.js); wall clock from recording the op to queue completion (device.sync()), ' +
-    'median over the repetitions after a warm-up of compile + 2 runs; timestamp-query is ' +
-    (hasTimestamps ? 'available on this adapter but not used yet.' : 'not available on this adapter.');
+const SUITES: [string, (ctx: BenchContext) => Promise<void>][] = [
+  ['matmul', matmulSuite],
+  ['conv2d', (ctx) => convSuite(ctx)],
+  ['batchnorm', batchNormSuite],
+  ['activation', activationSuite],
+  ['loss', lossSuite],
+  ['pgd', pgdKernelSuite],
+  ['optim', optimSuite],
+  ['step', (ctx) => stepSuite(ctx)],
+];
+
+function timingMethod(device: Device): string {
+  const ts = device.info.features.includes('timestamp-query');
+  return `${TIMING_METHOD}. GPU timestamp queries: ${ts ? 'available on this adapter and requested by the device, but not used' : 'not available on this adapter'}` +
+    ' (per-pass timestamp writes would need the recorder to open passes with timestampWrites).';
 }
 
-export async function runBench(opts: BenchOptions = {}): Promise<BenchRow[]> {
-  const reps = opts.reps ?? (opts.quick ? 3 : 10);
+function filters(f: string | string[] | undefined): string[] | null {
+  if (f === undefined) return null;
+  const list = (Array.isArray(f) ? f : f.split(',')).map((s) => s.trim().toLowerCase()).filter(Boolean);
+  return list.length ? list : null;
+}
+
+type ComparePeers = (device: Device, opts: { quick: boolean; reps: number; filter?: string; log?: (line: string) => void }) => Promise<BenchRow[]>;
+
+/** bench/peers/ is written separately and may be missing or broken: a failure there is a note, not an error. */
+async function runPeers(ctx: BenchContext, filter: string[] | null): Promise<void> {
+  const here = new URL('./peers/index.js', import.meta.url);
+  if (!existsSync(fileURLToPath(here))) {
+    ctx.skipped.push({ suite: 'peers', name: '*', reason: 'bench/peers/index.js not found' });
+    return;
+  }
+  try {
+    const mod = (await import(here.href)) as { comparePeers?: ComparePeers };
+    if (typeof mod.comparePeers !== 'function') throw new Error('bench/peers/index.js exports no comparePeers');
+    // comparePeers filters its workloads by one substring; with several alternatives, or one naming the
+    // peers as a whole, it runs them all and the rows outside the filter are dropped here.
+    const named = !filter || filter.some((f) => f.includes('peer'));
+    const one = !named && filter!.length === 1 ? filter![0] : undefined;
+    const rows = await mod.comparePeers(ctx.device, { quick: ctx.quick, reps: ctx.reps, ...(one ? { filter: one } : {}), log: (l) => ctx.log(`peers: ${l}`) });
+    ctx.add(named ? rows : rows.filter((r) => ctx.wants(r.suite, r.name)));
+  } catch (e) {
+    ctx.skipped.push({ suite: 'peers', name: '*', reason: `comparePeers failed: ${((e as Error).message ?? String(e)).split('\n')[0]}` });
+  }
+}
+
+export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
+  const quick = !!opts.quick;
+  const reps = opts.reps ?? (quick ? 3 : 10);
   if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`bench: reps must be a positive integer, got ${reps}`);
-  const filter = opts.filter?.toLowerCase();
-  const cases = matmulCases(!!opts.quick).filter((c) => !filter || c.name.toLowerCase().includes(filter));
+  const filter = filters(opts.filter);
+  const out = opts.out ?? ((s: string) => console.log(s));
+  const progress = opts.progress !== undefined ? opts.progress : opts.json ? null : (s: string) => process.stderr.write(`${s}\n`);
   const device = await Device.create(opts.device);
   const { vendor, architecture, description, backend } = device.info;
-  const how = method(device.info.features.includes('timestamp-query'));
-  const adapter = { vendor, architecture, description, backend };
-  const date = new Date().toISOString();
-  if (!opts.json) {
-    console.log(`robustgpu bench, ${date}`);
-    console.log(`adapter: ${[vendor, architecture, description].filter(Boolean).join(' / ')} (backend ${backend})`);
-    console.log(`timing: ${how}`);
-    console.log('');
-  }
-  const rows: BenchRow[] = [];
+  const header: BenchHeader = {
+    date: new Date().toISOString(), adapter: { vendor, architecture, description, backend }, timing: timingMethod(device),
+    node: process.version, mode: quick ? 'quick' : 'full', filter,
+  };
+  const ctx = new BenchContext(device, quick, reps, filter, progress, opts.reps !== undefined);
   try {
-    if (!opts.json && cases.length) console.log(tableLine(['case', 'shape (MxKxN)', 'median ms', 'GFLOP/s', 'reps']));
-    for (const c of cases) {
-      const row = await benchMatmul(device, c, reps);
-      rows.push(row);
-      if (!opts.json) console.log(tableLine([row.name, row.shape, row.medianMs.toFixed(2), row.gflops.toFixed(2), String(row.reps)]));
-    }
-    if (!opts.json && !cases.length) console.log(`no benchmark matches filter '${opts.filter}'`);
+    await peakProbe(ctx);
+    for (const [, suite] of SUITES) await suite(ctx);
+    const peers = opts.peers ?? (!quick && (!filter || filter.some((f) => f.includes('peer'))));
+    if (peers) await runPeers(ctx, filter);
+    await peakProbe(ctx, 'end');
   } finally {
     device.destroy();
   }
-  if (opts.json) console.log(JSON.stringify({ date, adapter, method: how, reps, rows }, null, 2));
-  return rows;
-}
-
-const WIDTHS = [24, 22, 10, 8, 5];
-
-function tableLine(cells: string[]): string {
-  return cells.map((c, i) => (i < 2 ? c.padEnd(WIDTHS[i]!) : c.padStart(WIDTHS[i]!))).join('  ');
+  const report: BenchReport = { header, peak: applyPeak(ctx.rows), rows: ctx.rows, targets: ctx.targets, skipped: ctx.skipped };
+  out(opts.json ? reportJson(report) : formatReport(report));
+  return report;
 }

@@ -1,7 +1,11 @@
 /**
- * The timing loop shared by the suites: our own loop rather than benchmark.js, because benchmark.js is a
+ * The timing loop every suite uses: our own loop rather than benchmark.js, because benchmark.js is a
  * devDependency (the installed CLI must run without it) and its adaptive sampling asks for seconds per case,
- * while one 1024³ matmul on lavapipe already takes a large fraction of a second.
+ * while one whole training step on lavapipe takes seconds by itself.
+ *
+ * Wall clock, not GPU timestamps: lavapipe offers 'timestamp-query' and the device requests it, but writing
+ * timestamps at compute-pass boundaries needs the recorder (engine/recorder.ts) to open passes with
+ * timestampWrites; until it does, a repetition is timed from recording to queue completion.
  */
 import type { Device } from '../engine/device.js';
 import { scope } from '../engine/scope.js';
@@ -10,33 +14,68 @@ export interface Timing {
   /** Median wall time of one repetition, in milliseconds. */
   medianMs: number;
   minMs: number;
+  /** Median CPU time of this process (all threads) per repetition. */
+  cpuMs: number;
   reps: number;
+  /** Dispatches and submissions of one repetition (the last; they do not vary between repetitions). */
+  dispatches: number;
+  submissions: number;
 }
 
 export interface TimingOptions {
   reps: number;
-  /** Runs after the first (compiling) one and before timing starts. */
+  /** Untimed runs after the first (compiling) one and before timing starts (default 2). */
   warmup?: number;
 }
 
+const median = (v: number[]): number => {
+  const s = [...v].sort((x, y) => x - y);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+export const TIMING_METHOD = 'wall clock of each repetition from recording its GPU work to the end of device.sync() ' +
+  '(queue.onSubmittedWorkDone), so submit and wait are included as in a training step; median over the repetitions ' +
+  'after one compiling run and the warm-up runs (whole steps: none), the four steps of a model interleaved round by round; ' +
+  'own loop, not benchmark.js';
+
 /**
- * Times `record` (which records GPU work, e.g. one op) as the wall time from recording to queue completion
- * (`device.sync()`), so that each repetition includes the submit and the wait, as a training step would.
- * Tensors `record` creates are disposed after each repetition.
+ * Times `record` (which records GPU work: one op, a kernel, a whole step) as the wall time from recording
+ * to queue completion (`device.sync()`). Tensors `record` creates are disposed after each repetition.
  */
 export async function timeOp(device: Device, record: () => unknown, opts: TimingOptions): Promise<Timing> {
-  const once = async (): Promise<number> => {
+  return (await timeInterleaved(device, [record], opts))[0]!;
+}
+
+/**
+ * Times several cases round by round (repetition i of every case before repetition i + 1 of any), so that
+ * cases whose times are compared (the target ratios) see the same phases of a shared, noisy host.
+ */
+export async function timeInterleaved(device: Device, records: (() => unknown)[], opts: TimingOptions): Promise<Timing[]> {
+  if (!Number.isInteger(opts.reps) || opts.reps < 1) throw new RangeError(`timing: reps must be a positive integer, got ${opts.reps}`);
+  const counts = records.map(() => ({ dispatches: 0, submissions: 0 }));
+  const once = async (i: number): Promise<[number, number]> => {
+    const s0 = device.stats();
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
-    scope(() => { record(); });
+    scope(() => { records[i]!(); });
     await device.sync();
-    return performance.now() - t0;
+    const wall = performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    const s1 = device.stats();
+    counts[i] = { dispatches: s1.dispatches - s0.dispatches, submissions: s1.submissions - s0.submissions };
+    return [wall, (c.user + c.system) / 1e3];
   };
-  await once(); // compiles the pipeline
-  for (let i = 0; i < (opts.warmup ?? 2); i++) await once();
-  const samples: number[] = [];
-  for (let i = 0; i < opts.reps; i++) samples.push(await once());
-  samples.sort((x, y) => x - y);
-  const mid = samples.length >> 1;
-  const medianMs = samples.length % 2 ? samples[mid]! : (samples[mid - 1]! + samples[mid]!) / 2;
-  return { medianMs, minMs: samples[0]!, reps: samples.length };
+  // The first run of each compiles its pipelines and fills the buffer pool.
+  for (let i = 0; i < records.length; i++) for (let k = 0; k < 1 + (opts.warmup ?? 2); k++) await once(i);
+  const wall: number[][] = records.map(() => []);
+  const cpu: number[][] = records.map(() => []);
+  for (let r = 0; r < opts.reps; r++) {
+    for (let i = 0; i < records.length; i++) {
+      const [w, c] = await once(i);
+      wall[i]!.push(w);
+      cpu[i]!.push(c);
+    }
+  }
+  return records.map((_, i) => ({ medianMs: median(wall[i]!), minMs: Math.min(...wall[i]!), cpuMs: median(cpu[i]!), reps: opts.reps, ...counts[i]! }));
 }
