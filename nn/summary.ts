@@ -34,7 +34,8 @@ export function summarize(model: Module, input: readonly number[]): Summary {
   const wasTraining = model.training;
   try {
     model.eval();
-    scope(() => noGrad(() => model.forward(zeros(input, { device: model.device }))));
+    // The output is not returned from the scope, so nothing of the probe forward outlives it.
+    scope(() => { noGrad(() => model.forward(zeros(input, { device: model.device }))); });
   } finally {
     for (const [m] of originals) delete (m as { forward?: unknown }).forward;
     model.train(wasTraining);

@@ -85,3 +85,19 @@ describe('modules', () => {
     expect(() => new Activation('silu:3')).toThrow(/only softplus:BETA/);
   });
 });
+
+describe('summary', () => {
+  it('lists leaf layers with output shapes and leaves no tensor behind', async () => {
+    const { summarize } = await import('../../nn/summary.js');
+    const { SmallCNN } = await import('../../nn/models/index.js');
+    const { getDefaultDevice } = await import('../../engine/device.js');
+    const m = new SmallCNN();
+    const before = getDefaultDevice().stats().liveTensors;
+    const s = summarize(m, [2, 1, 28, 28]);
+    expect(getDefaultDevice().stats().liveTensors).toBe(before);
+    expect(s.rows.at(-1)).toMatchObject({ name: 'features.fc', output: [2, 10] });
+    // conv1 1->16 3x3 at 28x28 and conv2 16->32 3x3 at 14x14, batch 2, plus fc 32->10.
+    expect(s.flops).toBe(2 * 2 * (16 * 28 * 28 * 9 + 32 * 14 * 14 * 16 * 9 + 32 * 10));
+    m.dispose();
+  });
+});
