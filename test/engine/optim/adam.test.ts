@@ -11,6 +11,7 @@ import { CpuRandom } from '../../../engine/ref/random.js';
 import type { Tensor } from '../../../engine/tensor.js';
 import { Adam, AdamW, type AdamOptions } from '../../../engine/optim/index.js';
 import { RefAdam } from './reference.js';
+import { setGrads, expectParams } from './reference.js';
 
 const dev = useDevice();
 const SHAPES = [[4, 6], [5], [1]];
@@ -28,16 +29,6 @@ function setup(seed: number, steps: number) {
   return { init, params, grads };
 }
 
-function setGrads(params: Tensor[], grads: (number[] | null)[]): void {
-  params.forEach((p, i) => {
-    p.grad?.dispose();
-    p.grad = grads[i] ? tensor(grads[i]!, p.shape) : null;
-  });
-}
-
-async function expectParams(params: Tensor[], want: number[][], what: string): Promise<void> {
-  for (const [i, p] of params.entries()) expectClose(await p.read(), want[i]!, 1e-6, 1e-5, `${what}: param ${i}`);
-}
 
 describe('Adam and AdamW', () => {
   it.each<[string, 'Adam' | 'AdamW', Partial<AdamOptions>]>([

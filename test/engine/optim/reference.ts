@@ -3,6 +3,10 @@
  * single-tensor path), written from the documented formulas with plain loops and independent of the
  * kernels, for the optimizer tests to compare against. One "param" is a flat array.
  */
+import { tensor } from '../../../engine/create.js';
+import type { Tensor } from '../../../engine/tensor.js';
+import { expectClose } from '../../helpers.js';
+
 export interface RefSgd { lr: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean }
 
 export class RefSGD {
@@ -64,4 +68,16 @@ export class RefAdam {
       }
     });
   }
+}
+
+/** Sets each parameter's .grad (null leaves it without one), disposing the previous gradient. */
+export function setGrads(params: Tensor[], grads: (number[] | null)[]): void {
+  params.forEach((p, i) => {
+    p.grad?.dispose();
+    p.grad = grads[i] ? tensor(grads[i]!, p.shape) : null;
+  });
+}
+
+export async function expectParams(params: Tensor[], want: number[][], what: string): Promise<void> {
+  for (const [i, p] of params.entries()) expectClose(await p.read(), want[i]!, 1e-6, 1e-5, `${what}: param ${i}`);
 }

@@ -11,6 +11,7 @@ import type { Tensor } from '../../../engine/tensor.js';
 import * as o from '../../../engine/ops/index.js';
 import { SGD, type SgdOptions } from '../../../engine/optim/index.js';
 import { RefSGD } from './reference.js';
+import { setGrads, expectParams } from './reference.js';
 
 const dev = useDevice();
 
@@ -29,16 +30,6 @@ function setup(seed: number, steps: number) {
   return { init, params, grads };
 }
 
-function setGrads(params: Tensor[], grads: (number[] | null)[]): void {
-  params.forEach((p, i) => {
-    p.grad?.dispose();
-    p.grad = grads[i] ? tensor(grads[i]!, p.shape) : null;
-  });
-}
-
-async function expectParams(params: Tensor[], want: number[][], what: string): Promise<void> {
-  for (const [i, p] of params.entries()) expectClose(await p.read(), want[i]!, 1e-6, 1e-5, `${what}: param ${i}`);
-}
 
 describe('SGD', () => {
   it.each<[string, Partial<SgdOptions> & { lr: number }]>([
