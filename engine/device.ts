@@ -188,6 +188,15 @@ export class Device {
     this.gpu.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
   }
 
+  /**
+   * Records a plain buffer-to-buffer copy of `bytes` in order with the dispatches (no shader: on lavapipe the
+   * DMA-style copy is 25-60x faster than a copy kernel).
+   */
+  copyBuffer(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
+    this.check();
+    if (bytes > 0) this.recorder.copy(src, 0, dst, 0, Math.ceil(bytes / 4) * 4);
+  }
+
   /** Submits recorded work now. */
   flush(): void {
     this.check();

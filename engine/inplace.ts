@@ -1,6 +1,5 @@
 /** In-place updates outside autodiff (counters, running statistics): they bump the storage version. */
 import { runIncrement } from '../kernels/increment.js';
-import { runCopy } from '../kernels/copy.js';
 import type { Tensor } from './tensor.js';
 
 /** t += 1 for a one-element int32 tensor. */
@@ -18,6 +17,6 @@ export function copyInto(dst: Tensor, src: Tensor): void {
   if (dst.shape.join() !== src.shape.join() || dst.dtype !== src.dtype) {
     throw new RangeError(`copyInto: source ${src.dtype} [${src.shape}] does not match destination ${dst.dtype} [${dst.shape}]`);
   }
-  runCopy(dst.device, src.storage.binding(), { offset: 0, strides: [1] }, dst.storage.binding(), { offset: 0, strides: [1] }, [dst.size]);
+  dst.device.copyBuffer(src.storage.buffer, dst.storage.buffer, dst.size * 4);
   dst.storage.version++;
 }
