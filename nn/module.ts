@@ -42,6 +42,13 @@ export abstract class Module {
     return m;
   }
 
+  /** Registers `m` if given and returns its forward; without it, the identity (nothing in the state_dict). */
+  protected registerOptional(name: string, m: Module | null): (x: Tensor) => Tensor {
+    if (!m) return (x) => x;
+    this.registerModule(name, m);
+    return (x) => m.forward(x);
+  }
+
   private checkName(name: string): void {
     if (!name || name.includes('.')) throw new Error(`invalid name '${name}': names are non-empty and contain no '.'`);
     if (this.ownParams.has(name) || this.ownBuffers.has(name) || this.children.has(name)) throw new Error(`'${name}' is registered twice`);

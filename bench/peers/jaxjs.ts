@@ -16,7 +16,7 @@
  * drops it). Training step: valueAndGrad of the functional SmallCNN and p - lr * g, all inside one jit.
  */
 import type { Runner } from './runner.js';
-import { TRAIN_LR, transpose2, type CnnWeights, type Workload, type WorkloadData } from './workloads.js';
+import { TRAIN_LR, transpose2, type CnnWeights, type Workload, type WorkloadData, joinGrads } from './workloads.js';
 
 export type Jax = typeof import('@jax-js/jax');
 type JArray = import('@jax-js/jax').Array;
@@ -102,10 +102,7 @@ export function jaxRunner(p: JaxPeer, w: Workload, d: WorkloadData, weights?: Cn
           const [dx, dw] = f(x.ref, wt.ref, dy.ref);
           const gx = (await dx!.data()) as Float32Array;
           const gw = (await dw!.data()) as Float32Array;
-          const out = new Float32Array(gx.length + gw.length);
-          out.set(gx);
-          out.set(gw, gx.length);
-          return out;
+          return joinGrads(gx, gw);
         },
         dispose,
       };

@@ -15,7 +15,7 @@ import { SmallCNN } from '../../nn/models/small_cnn.js';
 import { SGD } from '../../engine/optim/index.js';
 import { standardStep } from '../../training/steps.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { TRAIN_LR, type CnnWeights, type Workload, type WorkloadData } from './workloads.js';
+import { TRAIN_LR, type CnnWeights, type Workload, type WorkloadData, joinGrads } from './workloads.js';
 import type { Runner } from './runner.js';
 
 async function timed(device: Device, record: () => unknown): Promise<number> {
@@ -80,10 +80,7 @@ export async function oursRunner(device: Device, w: Workload, d: WorkloadData): 
           const [dx, dw] = scope(() => backward().map((t) => keep(t)));
           try {
             const [gx, gw] = [await f32(dx!), await f32(dw!)];
-            const out = new Float32Array(gx.length + gw.length);
-            out.set(gx);
-            out.set(gw, gx.length);
-            return out;
+            return joinGrads(gx, gw);
           } finally { dx!.dispose(); dw!.dispose(); }
         },
         dispose,

@@ -19,8 +19,7 @@ import type { Runner } from './runner.js';
 import { registerTrainingGradients } from './tfjs_grads.js';
 import {
   HWIO_TO_OIHW, NCHW_TO_NHWC, NHWC_TO_NCHW, OIHW_TO_HWIO, TRAIN_LR, permute4, transpose2,
-  type CnnWeights, type Workload, type WorkloadData,
-} from './workloads.js';
+  type CnnWeights, type Workload, type WorkloadData, joinGrads } from './workloads.js';
 
 export type Tf = typeof import('@tensorflow/tfjs-core');
 type TfWebGPU = typeof import('@tensorflow/tfjs-backend-webgpu');
@@ -108,10 +107,7 @@ export function tfjsRunner(p: TfPeer, w: Workload, d: WorkloadData, weights?: Cn
           const [dx, dw] = backward();
           const gx = permute4(await read(dx!), [w.N, w.H, w.W, w.C], NHWC_TO_NCHW);
           const gw = permute4(await read(dw!), [3, 3, w.C, w.O], HWIO_TO_OIHW);
-          const out = new Float32Array(gx.length + gw.length);
-          out.set(gx);
-          out.set(gw, gx.length);
-          return out;
+          return joinGrads(gx, gw);
         },
         dispose,
       };

@@ -133,3 +133,11 @@ export interface CnnWeights {
 }
 
 export const TRAIN_LR = 0.01;
+
+/** The gradients of a conv backward as one array (dx then dw), the form every engine's result is compared in. */
+export function joinGrads(gx: Float32Array, gw: Float32Array): Float32Array {
+  const out = new Float32Array(gx.length + gw.length);
+  out.set(gx);
+  out.set(gw, gx.length);
+  return out;
+}

@@ -4,10 +4,10 @@
  * state_dict names identical to that PyTorch definition.
  */
 import { Module } from '../module.js';
-import { Conv2d, BatchNorm2d, Linear, Activation, Sequential, Normalize, Identity, AvgPool2d } from '../layers/index.js';
+import { Conv2d, BatchNorm2d, Linear, Activation, Sequential, AvgPool2d } from '../layers/index.js';
 import { add, flatten } from '../../engine/ops/index.js';
 import type { Tensor } from '../../engine/tensor.js';
-import type { ModelOptions } from './common.js';
+import { inputNormalization, resnet18Stages, type ModelOptions } from './common.js';
 
 class BasicBlock extends Module {
   private readonly conv1: Conv2d;
@@ -40,7 +40,7 @@ class BasicBlock extends Module {
 }
 
 export class ResNet18 extends Module {
-  private readonly normalize: Module;
+  private readonly normalize: (x: Tensor) => Tensor;
   private readonly conv1: Conv2d;
   private readonly bn1: BatchNorm2d;
   private readonly act: Activation;
@@ -53,22 +53,16 @@ export class ResNet18 extends Module {
     super();
     const w = o.width ?? 64;
     const init = { device: o.device, generator: o.generator };
-    this.normalize = o.normalize ? this.registerModule('normalize', new Normalize(o.normalize.mean, o.normalize.std, init)) : new Identity();
+    this.normalize = this.registerOptional('normalize', inputNormalization(o));
     this.conv1 = this.registerModule('conv1', new Conv2d(3, w, 3, { padding: 1, bias: false, ...init }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(w, init));
     this.act = this.registerModule('act', new Activation(o.activation ?? 'relu', init));
-    let inPlanes = w;
-    this.layers = [w, 2 * w, 4 * w, 8 * w].map((planes, i) => {
-      const stride = i === 0 ? 1 : 2;
-      const blocks = [new BasicBlock(inPlanes, planes, stride, o), new BasicBlock(planes, planes, 1, o)];
-      inPlanes = planes;
-      return this.registerModule(`layer${i + 1}`, new Sequential(...blocks));
-    });
+    this.layers = resnet18Stages(w, (i, p, s) => new BasicBlock(i, p, s, o)).map((st, i) => this.registerModule(`layer${i + 1}`, st));
     this.linear = this.registerModule('linear', new Linear(8 * w, o.numClasses ?? 10, init));
   }
 
   forward(x: Tensor): Tensor {
-    let out = this.act.forward(this.bn1.forward(this.conv1.forward(this.normalize.forward(x))));
+    let out = this.act.forward(this.bn1.forward(this.conv1.forward(this.normalize(x))));
     for (const l of this.layers) out = l.forward(out);
     return this.linear.forward(flatten(this.pool.forward(out), 1));
   }

@@ -6,11 +6,11 @@
  *   dropout 0.5, last layer zero-initialised), with its state_dict names.
  */
 import { Module } from '../module.js';
-import { Conv2d, Linear, Activation, Sequential, Normalize, Identity, MaxPool2d, GlobalAvgPool2d, Dropout, Flatten } from '../layers/index.js';
+import { Conv2d, Linear, Activation, Sequential, MaxPool2d, GlobalAvgPool2d, Dropout, Flatten } from '../layers/index.js';
 import { zeros } from '../../engine/create.js';
 import { scope } from '../../engine/scope.js';
 import type { Tensor } from '../../engine/tensor.js';
-import type { ModelOptions } from './common.js';
+import { inputNormalization, type ModelOptions } from './common.js';
 
 export class SmallCNN extends Module {
   private readonly body: Sequential;
@@ -19,8 +19,9 @@ export class SmallCNN extends Module {
     super();
     const init = { device: o.device, generator: o.generator };
     const act = () => new Activation(o.activation ?? 'relu', init);
+    const norm = inputNormalization(o);
     this.body = this.registerModule('features', Sequential.named([
-      ...(o.normalize ? [['normalize', new Normalize(o.normalize.mean, o.normalize.std, init)] as [string, Module]] : []),
+      ...(norm ? [['normalize', norm] as [string, Module]] : []),
       ['conv1', new Conv2d(1, 16, 3, { padding: 1, ...init })], ['act1', act()], ['pool', new MaxPool2d(2)],
       ['conv2', new Conv2d(16, 32, 3, { padding: 1, ...init })], ['act2', act()], ['gap', new GlobalAvgPool2d()],
       ['fc', new Linear(32, o.numClasses ?? 10, init)],
@@ -33,7 +34,7 @@ export class SmallCNN extends Module {
 }
 
 export class TradesSmallCNN extends Module {
-  private readonly normalize: Module;
+  private readonly normalize: (x: Tensor) => Tensor;
   private readonly featureExtractor: Sequential;
   private readonly classifier: Sequential;
 
@@ -41,7 +42,7 @@ export class TradesSmallCNN extends Module {
     super();
     const init = { device: o.device, generator: o.generator };
     const act = () => new Activation(o.activation ?? 'relu', init);
-    this.normalize = o.normalize ? this.registerModule('normalize', new Normalize(o.normalize.mean, o.normalize.std, init)) : new Identity();
+    this.normalize = this.registerOptional('normalize', inputNormalization(o));
     this.featureExtractor = this.registerModule('feature_extractor', Sequential.named([
       ['conv1', new Conv2d(1, 32, 3, init)], ['relu1', act()], ['conv2', new Conv2d(32, 32, 3, init)], ['relu2', act()], ['maxpool1', new MaxPool2d(2)],
       ['conv3', new Conv2d(32, 64, 3, init)], ['relu3', act()], ['conv4', new Conv2d(64, 64, 3, init)], ['relu4', act()], ['maxpool2', new MaxPool2d(2)],
@@ -56,6 +57,6 @@ export class TradesSmallCNN extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    return this.classifier.forward(this.featureExtractor.forward(this.normalize.forward(x)));
+    return this.classifier.forward(this.featureExtractor.forward(this.normalize(x)));
   }
 }

@@ -4,13 +4,13 @@
  * state_dict names and initialisation (He-normal fan-out convolutions, BN weight 1 / bias 0, fc bias 0).
  */
 import { Module } from '../module.js';
-import { Conv2d, BatchNorm2d, Linear, Activation, Sequential, Normalize, Identity, Dropout, GlobalAvgPool2d } from '../layers/index.js';
+import { Conv2d, BatchNorm2d, Linear, Activation, Sequential, Dropout, GlobalAvgPool2d } from '../layers/index.js';
 import { add } from '../../engine/ops/index.js';
 import { zeros } from '../../engine/create.js';
 import { scope } from '../../engine/scope.js';
 import { heNormalFanOut } from '../init.js';
 import type { Tensor } from '../../engine/tensor.js';
-import type { ModelOptions } from './common.js';
+import { inputNormalization, type ModelOptions } from './common.js';
 
 export interface WideResNetOptions extends ModelOptions { depth?: number; widenFactor?: number; dropRate?: number }
 
@@ -52,7 +52,7 @@ class WideBasicBlock extends Module {
 export class WideResNet extends Module {
   readonly depth: number;
   readonly widenFactor: number;
-  private readonly normalize: Module;
+  private readonly normalize: (x: Tensor) => Tensor;
   private readonly conv1: Conv2d;
   private readonly blocks: Sequential[];
   private readonly bn1: BatchNorm2d;
@@ -69,7 +69,7 @@ export class WideResNet extends Module {
     const k = this.widenFactor;
     const ch = [16, 16 * k, 32 * k, 64 * k];
     const init = { device: o.device, generator: o.generator };
-    this.normalize = o.normalize ? this.registerModule('normalize', new Normalize(o.normalize.mean, o.normalize.std, init)) : new Identity();
+    this.normalize = this.registerOptional('normalize', inputNormalization(o));
     this.conv1 = this.registerModule('conv1', new Conv2d(3, ch[0]!, 3, { padding: 1, bias: false, ...init }));
     this.blocks = [1, 2, 3].map((b) => {
       const layers = Array.from({ length: n }, (_, i) => new WideBasicBlock(i === 0 ? ch[b - 1]! : ch[b]!, ch[b]!, i === 0 && b > 1 ? 2 : 1, o));
@@ -96,7 +96,7 @@ export class WideResNet extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let out = this.conv1.forward(this.normalize.forward(x));
+    let out = this.conv1.forward(this.normalize(x));
     for (const b of this.blocks) out = b.forward(out);
     return this.fc.forward(this.pool.forward(this.act.forward(this.bn1.forward(out))));
   }

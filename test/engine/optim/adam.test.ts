@@ -10,8 +10,7 @@ import { scope } from '../../../engine/scope.js';
 import { CpuRandom } from '../../../engine/ref/random.js';
 import type { Tensor } from '../../../engine/tensor.js';
 import { Adam, AdamW, type AdamOptions } from '../../../engine/optim/index.js';
-import { RefAdam } from './reference.js';
-import { setGrads, expectParams } from './reference.js';
+import { RefAdam, setGrads, expectParams } from './reference.js';
 
 const dev = useDevice();
 const SHAPES = [[4, 6], [5], [1]];

@@ -10,8 +10,7 @@ import { CpuRandom } from '../../../engine/ref/random.js';
 import type { Tensor } from '../../../engine/tensor.js';
 import * as o from '../../../engine/ops/index.js';
 import { SGD, type SgdOptions } from '../../../engine/optim/index.js';
-import { RefSGD } from './reference.js';
-import { setGrads, expectParams } from './reference.js';
+import { RefSGD, setGrads, expectParams } from './reference.js';
 
 const dev = useDevice();
 
