@@ -4,7 +4,7 @@
  */
 import { create, globals } from 'webgpu';
 import { BufferPool } from './pool.js';
-import { Recorder } from './recorder.js';
+import { Recorder, type KernelTime } from './recorder.js';
 import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
 export interface DeviceOptions {
@@ -195,6 +195,24 @@ export class Device {
   copyBuffer(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
     this.check();
     if (bytes > 0) this.recorder.copy(src, 0, dst, 0, Math.ceil(bytes / 4) * 4);
+  }
+
+  /**
+   * Times every dispatch recorded from now until stopProfile with GPU timestamps, each in its own compute
+   * pass. Throws when the adapter lacks 'timestamp-query'.
+   */
+  startProfile(): void {
+    this.check();
+    if (!this.gpu.features.has('timestamp-query')) throw new Error(`profiling needs the 'timestamp-query' feature, which adapter '${this.info.description || this.info.device}' does not offer`);
+    this.recorder.startProfile();
+  }
+
+  /** Submits, and returns each dispatch's kernel name and GPU milliseconds since startProfile, in order. */
+  async stopProfile(): Promise<KernelTime[]> {
+    this.check();
+    const times = await this.recorder.stopProfile();
+    await this.throwPending();
+    return times;
   }
 
   /** Submits recorded work now. */

@@ -12,6 +12,50 @@ const ARENA_BYTES = 1 << 18;
 
 export interface DispatchStats { dispatches: number; submissions: number }
 
+/** GPU time of one dispatch, from timestamps written at the boundaries of its own compute pass. */
+export interface KernelTime { kernel: string; ms: number }
+
+/**
+ * While profiling, every dispatch gets a compute pass of its own whose beginning and end write timestamps;
+ * at each submit the pair of every dispatch is resolved and copied to a mappable buffer. Separate passes
+ * cost a little (each pass end is a barrier), so profiled runs are for attribution, not for headline times.
+ */
+class Profiler {
+  readonly querySet: GPUQuerySet;
+  names: string[] = [];
+  readonly pending: Promise<KernelTime[]>[] = [];
+
+  constructor(private readonly device: GPUDevice, readonly capacity: number) {
+    this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * capacity, label: 'profile' });
+  }
+
+  /** Resolves this submit's timestamps into `encoder`; call right before finishing it. */
+  resolve(encoder: GPUCommandEncoder): (() => void) | null {
+    const n = this.names.length;
+    if (n === 0) return null;
+    const bytes = 16 * n;
+    const resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const readback = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    encoder.resolveQuerySet(this.querySet, 0, 2 * n, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, readback, 0, bytes);
+    const names = this.names;
+    this.names = [];
+    return () => {
+      this.pending.push(readback.mapAsync(GPUMapMode.READ).then(() => {
+        const t = new BigUint64Array(readback.getMappedRange());
+        const out = names.map((kernel, i) => ({ kernel, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+        readback.destroy();
+        resolved.destroy();
+        return out;
+      }));
+    };
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+  }
+}
+
 export class Recorder {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
@@ -20,6 +64,7 @@ export class Recorder {
   private readonly arenaBuffer: GPUBuffer;
   private used = 0;
   private inBatch = 0;
+  private profiler: Profiler | null = null;
   dispatches = 0;
   submissions = 0;
   /** Called after every submit (the buffer pools recycle their pending buffers there). */
@@ -43,7 +88,7 @@ export class Recorder {
   dispatch(kernel: Kernel, pipeline: GPUComputePipeline, layout: GPUBindGroupLayout, storage: Map<string, GPUBufferBinding>,
     params: ParamValues | null, workgroups: readonly [number, number, number]): void {
     const slotBytes = Math.ceil(Math.max(kernel.paramsSize, 1) / SLOT) * SLOT;
-    if (this.inBatch >= this.maxDispatchesPerSubmit || (kernel.paramsSize > 0 && this.used + slotBytes > ARENA_BYTES)) this.flush();
+    if (this.inBatch >= (this.profiler?.capacity ?? this.maxDispatchesPerSubmit) || (kernel.paramsSize > 0 && this.used + slotBytes > ARENA_BYTES)) this.flush();
     const entries: GPUBindGroupEntry[] = [];
     for (const b of kernel.bindings) {
       if (b.kind === 'uniform') {
@@ -57,27 +102,62 @@ export class Recorder {
       }
     }
     const group = this.device.createBindGroup({ layout, entries, label: kernel.name });
+    const prof = this.profiler;
+    if (prof) {
+      this.endPass();
+      const i = prof.names.length;
+      prof.names.push(kernel.name);
+      this.pass = this.encoder!.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    }
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
+    if (prof) this.endPass();
     this.inBatch++;
     this.dispatches++;
   }
 
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
-    this.ensurePass();
-    this.pass!.end();
+  /** Ends the open compute pass, opening the encoder if there is none. */
+  private endPass(): void {
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'step' });
+    this.pass?.end();
     this.pass = null;
+  }
+
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.endPass();
     this.encoder!.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+  }
+
+  /** Starts timing every dispatch with GPU timestamps (the device must have 'timestamp-query'). */
+  startProfile(): void {
+    if (this.profiler) throw new Error('profiling already started');
+    this.flush();
+    this.profiler = new Profiler(this.device, Math.min(this.maxDispatchesPerSubmit, 2048));
+  }
+
+  /** Submits what is recorded and returns the GPU time of every dispatch since startProfile, in order. */
+  async stopProfile(): Promise<KernelTime[]> {
+    const prof = this.profiler;
+    if (!prof) throw new Error('profiling was not started');
+    this.flush();
+    this.profiler = null;
+    try {
+      return (await Promise.all(prof.pending)).flat();
+    } finally {
+      prof.destroy();
+    }
   }
 
   flush(): void {
     if (!this.encoder) return;
     this.pass?.end();
     this.pass = null;
+    const afterProfileSubmit = this.profiler?.resolve(this.encoder);
     if (this.used > 0) this.device.queue.writeBuffer(this.arenaBuffer, 0, this.arena, 0, this.used);
     this.device.queue.submit([this.encoder.finish()]);
+    afterProfileSubmit?.();
     this.encoder = null;
     this.used = 0;
     this.inBatch = 0;

@@ -11,6 +11,7 @@ import { runMatmul } from './matmul.js';
 const fwd = Kernel.fromFile('conv2d_fwd', 'conv2d_fwd.wgsl');
 const dx = Kernel.fromFile('conv2d_dx', 'conv2d_dx.wgsl');
 const dw = Kernel.fromFile('conv2d_dw', 'conv2d_dw.wgsl');
+const dwTaps = Kernel.fromFile('conv2d_dw_taps', 'conv2d_dw_taps.wgsl');
 const dwReduce = Kernel.fromFile('conv2d_dw_reduce', 'conv2d_dw_reduce.wgsl');
 
 const THREADS = 8;
@@ -132,6 +133,12 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
 }
 
 export interface WeightGradPlan {
+  /**
+   * 'blocked': conv2d_dw.wgsl, ROWS output channels x 4*COLS4 input channels at one tap per thread (any kernel
+   * size); 'taps': conv2d_dw_taps.wgsl, `block.rows` output channels x every tap of one input channel (kernels
+   * of 2 to 9 taps; block.cols4 is unused).
+   */
+  kernel: 'blocked' | 'taps';
   block: ConvBlock;
   /** Split-K chunks (1: no partial sums, the kernel writes dw directly). */
   chunks: number;
@@ -155,24 +162,44 @@ function weightGradBlocks(g: ConvGeometry, b: ConvBlock): number {
   return Math.ceil(g.O / g.groups / b.rows) * g.KH * g.KW * Math.ceil(g.C / g.groups / (4 * b.cols4));
 }
 
+/** Kernels of at most this many taps take conv2d_dw_taps.wgsl (its per-thread accumulators: rows x taps). */
+const MAX_TAPS = 9;
 /**
- * The block and how the weight gradient's reduction over N*OH*OW is split into chunks. `block` and
- * `forceChunks` force the choice (benchmarks, tests).
+ * ... when the group has fewer input channels than this. The blocked kernel's columns are 4*COLS4 input
+ * channels at one tap, so with few channels it computes mostly padding: with one channel (the first layer of a
+ * grey-image CNN) the taps kernel took 2.6-4.4 ms where the blocked one took 39-75 ms (lavapipe, [64,1,28,28],
+ * 16 filters). From 16 channels on the two measured alike (16 -> 32 channels on 14x14, batch 64: 29-47 ms each).
+ */
+const TAPS_BELOW_CHANNELS = 16;
+/** Threads the taps kernel aims for across its chunks (its threads are fatter than the blocked kernel's). */
+const TARGET_TAP_THREADS = 16384;
+
+/** Output channels per thread of the taps kernel: the fewest of 4, 8, 16 that cover Og, else 16. */
+function tapRows(Og: number): number {
+  return Og > 8 ? 16 : Og > 4 ? 8 : 4;
+}
+
+/**
+ * The kernel, block and how the weight gradient's reduction over N*OH*OW is split into chunks. `block` and
+ * `forceChunks` force the choice (benchmarks, tests); a forced block selects the blocked kernel.
  */
 export function weightGradPlan(g: ConvGeometry, block?: ConvBlock, forceChunks?: number): WeightGradPlan {
   const Og = g.O / g.groups;
   const Cg = g.C / g.groups;
-  const b = block ?? chooseConvBlock(Og, Cg * g.KH * g.KW, g.KH * g.KW);
+  const taps = g.KH * g.KW;
+  const kernel = !block && taps > 1 && taps <= MAX_TAPS && Cg < TAPS_BELOW_CHANNELS ? 'taps' : 'blocked';
+  const b = kernel === 'taps' ? { rows: tapRows(Og), cols4: 1 } : block ?? chooseConvBlock(Og, Cg * taps, taps);
   checkBlock('conv2d weight gradient', b);
-  const numel = g.O * Cg * g.KH * g.KW;
-  const tiles = Math.ceil(weightGradBlocks(g, b) / DW_WG) * g.groups;
+  const numel = g.O * Cg * taps;
   const rows = g.N * g.OH;
-  let chunks = Math.ceil(TARGET_WORKGROUPS / tiles);
+  let chunks = kernel === 'taps'
+    ? Math.ceil(TARGET_TAP_THREADS / (g.groups * Math.ceil(Og / b.rows) * Cg))
+    : Math.ceil(TARGET_WORKGROUPS / (Math.ceil(weightGradBlocks(g, b) / DW_WG) * g.groups));
   chunks = Math.min(chunks, Math.floor((rows * g.OW) / MIN_CHUNK_PIXELS), Math.floor(MAX_PARTIAL / Math.max(1, numel)), Math.floor(MAX_GROUPS / g.groups));
   chunks = Math.max(1, Math.min(forceChunks ?? chunks, rows));
   const rowsPer = Math.max(1, Math.ceil(rows / chunks));
   chunks = Math.max(1, Math.ceil(rows / rowsPer));
-  return { block: b, chunks, rowsPer, partialSize: chunks > 1 ? chunks * numel : 0 };
+  return { kernel, block: b, chunks, rowsPer, partialSize: chunks > 1 ? chunks * numel : 0 };
 }
 
 /**
@@ -187,13 +214,23 @@ export function runConv2dWeightGrad(d: Dispatcher, x: GPUBufferBinding, gy: GPUB
   if (plan.chunks > 1 && !part) throw new Error('conv2d weight gradient: a partial-sum buffer is needed for split-K');
   const target = plan.chunks > 1 ? part! : out;
   const b = plan.block;
-  const tiles = Math.ceil(weightGradBlocks(g, b) / DW_WG);
-  if (tiles > MAX_GROUPS) throw new RangeError(`conv2d weight gradient: the weight [${g.O}, ${p.Cg}, ${g.KH}, ${g.KW}] is too large to dispatch`);
-  d.run(dw, {
-    buffers: { x, gy, part: target },
-    params: { ...p, chunks: plan.chunks, rows_per: plan.rowsPer },
-    overrides: { ROWS: b.rows, COLS4: b.cols4 },
-    workgroups: [tiles, 1, g.groups * plan.chunks],
-  });
+  if (plan.kernel === 'taps') {
+    const threads = g.groups * plan.chunks * Math.ceil(p.Og / b.rows) * p.Cg;
+    d.run(dwTaps, {
+      buffers: { x, gy, part: target },
+      params: { ...p, groups: g.groups, chunks: plan.chunks, rows_per: plan.rowsPer },
+      overrides: { ROWS: b.rows, KH: g.KH, KW: g.KW },
+      workgroups: grid1d(threads, DW_WG),
+    });
+  } else {
+    const tiles = Math.ceil(weightGradBlocks(g, b) / DW_WG);
+    if (tiles > MAX_GROUPS) throw new RangeError(`conv2d weight gradient: the weight [${g.O}, ${p.Cg}, ${g.KH}, ${g.KW}] is too large to dispatch`);
+    d.run(dw, {
+      buffers: { x, gy, part: target },
+      params: { ...p, chunks: plan.chunks, rows_per: plan.rowsPer },
+      overrides: { ROWS: b.rows, COLS4: b.cols4 },
+      workgroups: [tiles, 1, g.groups * plan.chunks],
+    });
+  }
   if (plan.chunks > 1) d.run(dwReduce, { buffers: { part: target, dw: out }, params: { numel, chunks: plan.chunks }, workgroups: grid1d(numel, 256) });
 }

@@ -1,0 +1,38 @@
+/**
+ * Per-dispatch GPU timing (device.startProfile / stopProfile): every dispatch between the two calls is
+ * reported once, in recording order, named by its kernel, with a non-negative duration, across submits;
+ * the results are the same values as without profiling.
+ */
+import { describe, expect, it } from 'vitest';
+import { useDevice, expectClose } from '../helpers.js';
+import { tensor } from '../../engine/create.js';
+import { scope } from '../../engine/scope.js';
+import * as o from '../../engine/ops/index.js';
+
+const dev = useDevice();
+
+describe('profiling', () => {
+  it('times every dispatch in order, named by kernel, also past a forced submit', async () => {
+    const d = dev();
+    const x = tensor([1, -2, 3, -4]);
+    d.startProfile();
+    const y = scope(() => {
+      const a = o.relu(x);
+      d.flush();
+      return o.sum(o.add(a, x));
+    });
+    const times = await d.stopProfile();
+    expect(times.map((t) => t.kernel).slice(0, 2)).toEqual(['activation', 'binary']);
+    expect(times.slice(2).every((t) => t.kernel.startsWith('reduce'))).toBe(true);
+    for (const t of times) expect(t.ms).toBeGreaterThanOrEqual(0);
+    expectClose(await y.read(), [2]);
+  });
+
+  it('refuses to stop what was not started, and to start twice', async () => {
+    const d = dev();
+    await expect(d.stopProfile()).rejects.toThrow(/not started/);
+    d.startProfile();
+    expect(() => d.startProfile()).toThrow(/already started/);
+    expect(await d.stopProfile()).toEqual([]);
+  });
+});
