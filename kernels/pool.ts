@@ -1,8 +1,9 @@
-/** Wrappers of the pooling kernels (pool_max.wgsl, pool_max_backward.wgsl, pool_avg.wgsl). */
+/** Wrappers of the pooling kernels (pool_max.wgsl, pool_max_backward[_tiled].wgsl, pool_avg.wgsl). */
 import { Kernel, grid1d, type Dispatcher } from './kernel.js';
 
 const maxFwd = Kernel.fromFile('pool_max', 'pool_max.wgsl');
 const maxBwd = Kernel.fromFile('pool_max_backward', 'pool_max_backward.wgsl');
+const maxBwdTiled = Kernel.fromFile('pool_max_backward_tiled', 'pool_max_backward_tiled.wgsl');
 const avg = Kernel.fromFile('pool_avg', 'pool_avg.wgsl');
 
 /** Planes P = N*C of [H, W] pooled to [OH, OW]; window k, stride s, padding p, dilation d per axis (h, w). */
@@ -17,13 +18,23 @@ const geomParams = (g: PoolGeometry) => ({ H: g.H, W: g.W, OH: g.OH, OW: g.OW, k
 export function runMaxPool(dev: Dispatcher, g: PoolGeometry, x: GPUBufferBinding, y: GPUBufferBinding, idx: GPUBufferBinding): void {
   const n = g.P * g.OH * g.OW;
   if (n === 0) return;
-  dev.run(maxFwd, { buffers: { x, y, idx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, workgroups: grid1d(n, 256) });
+  dev.run(maxFwd, { buffers: { x, y, idx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, overrides: { KH: g.kh, KW: g.kw }, workgroups: grid1d(n, 256) });
 }
+
+/** Windows that do not overlap and leave no gap (kernel == stride, no padding, no dilation): each input position is in at most one window. */
+export const windowsTile = (g: PoolGeometry): boolean =>
+  g.kh === g.sh && g.kw === g.sw && g.ph === 0 && g.pw === 0 && g.dh === 1 && g.dw === 1;
 
 /** dx[p, ih, iw] = sum of gy over the windows whose argmax is (ih, iw). */
 export function runMaxPoolBackward(dev: Dispatcher, g: PoolGeometry, gy: GPUBufferBinding, idx: GPUBufferBinding, dx: GPUBufferBinding): void {
+  if (g.P * g.H * g.W === 0) return;
+  if (windowsTile(g)) {
+    // Scatter from the windows: one thread per window, no search for the windows covering an input.
+    const n = g.P * g.OH * g.OW;
+    dev.run(maxBwdTiled, { buffers: { g: gy, idx, dx }, params: { n, H: g.H, W: g.W, OH: g.OH, OW: g.OW }, overrides: { KH: g.kh, KW: g.kw }, workgroups: grid1d(n, 256) });
+    return;
+  }
   const n = g.P * g.H * g.W;
-  if (n === 0) return;
   dev.run(maxBwd, { buffers: { g: gy, idx, dx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, workgroups: grid1d(n, 256) });
 }
 

@@ -2,10 +2,13 @@
 // rows oh*sh - ph + i*dh, cols ow*sw - pw + j*dw (i < kh, j < kw) that lie inside the input (padding counts as
 // -inf), idx its flat position ih*W + iw in the plane. As PyTorch: visited in row-major order, a later value
 // wins only if strictly greater (ties keep the first) or NaN (NaN propagates).
+// The window size KH x KW is a pipeline constant (the same as params kh, kw), so the window loop unrolls.
 // Bindings: x (read, f32), y (write, f32), idx (write, i32), params. One output per thread; 1-D grid folded into 2-D.
 //!include lib/grid.wgsl
 //!include lib/nan.wgsl
 const WG: u32 = 256u;
+override KH: i32 = 1;
+override KW: i32 = 1;
 
 struct Params { n: u32, H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32 }
 
@@ -27,10 +30,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   // window has one (padding <= kernel/2 and the ceil_mode rule, checked by the wrapper's caller).
   var best = 0.0;
   var at = -1;
-  for (var i = 0; i < p.kh; i++) {
+  for (var i = 0; i < KH; i++) {
     let ih = oh * p.sh - p.ph + i * p.dh;
     if (ih < 0 || ih >= p.H) { continue; }
-    for (var j = 0; j < p.kw; j++) {
+    for (var j = 0; j < KW; j++) {
       let iw = ow * p.sw - p.pw + j * p.dw;
       if (iw < 0 || iw >= p.W) { continue; }
       let v = x[base + ih * p.W + iw];

@@ -7,7 +7,7 @@ import { empty } from '../create.js';
 import { ref, refSumTo, type RefTensor } from '../ref/tensor.js';
 import { broadcastShapes, checkShape, fmt, sameShape, sizeOf, stridesOf, type Shape } from '../shape.js';
 import { Tensor } from '../tensor.js';
-import { runCopy } from '../../kernels/copy.js';
+import { isPlainCopy, runCopy, type StridedView } from '../../kernels/copy.js';
 import * as o from './index.js';
 import { registerCaseAdapter, param } from '../case_adapters.js';
 
@@ -49,11 +49,17 @@ function checkPerm(dims: readonly number[], rank: number): number[] {
   return d;
 }
 
+/** dst's view of `shape` = src's view; a plain buffer copy where both views are the whole buffer in order. */
+function copyView(src: Tensor, srcView: StridedView, dst: Tensor, dstView: StridedView, shape: Shape): void {
+  if (isPlainCopy(srcView, dstView, shape)) src.device.copyBuffer(src.storage.buffer, dst.storage.buffer, sizeOf(shape) * 4);
+  else runCopy(src.device, src.storage.binding(), srcView, dst.storage.binding(), dstView, shape);
+}
+
 function permuteForward(x: Tensor, dims: number[]): Tensor {
   const st = stridesOf(x.shape);
   const shape = dims.map((d) => x.shape[d]!);
   const y = empty(x.device, shape, x.dtype);
-  runCopy(x.device, x.storage.binding(), { offset: 0, strides: dims.map((d) => st[d]!) }, y.storage.binding(), { offset: 0, strides: stridesOf(shape) }, shape);
+  copyView(x, { offset: 0, strides: dims.map((d) => st[d]!) }, y, { offset: 0, strides: stridesOf(shape) }, shape);
   return y;
 }
 
@@ -85,6 +91,10 @@ export const permuteOp = defineOp<{ dims: number[] }>({
     { name: 'permute [2,3,4] (2,0,1)', shapes: [[2, 3, 4]], attrs: { dims: [2, 0, 1] } },
     { name: 'permute [5,7] (1,0)', shapes: [[5, 7]], attrs: { dims: [1, 0] } },
     { name: 'permute [2,1,3,2] (3,1,0,2)', shapes: [[2, 1, 3, 2]], attrs: { dims: [3, 1, 0, 2] } },
+    // The copy kernel coalesces dims: (0,1) merge, leaving rank 3 with a strided inner dim of 11.
+    { name: 'permute [2,3,11,5] (0,1,3,2)', shapes: [[2, 3, 11, 5]], attrs: { dims: [0, 1, 3, 2] } },
+    // Only size-1 dims move: the whole buffer in order, a plain buffer copy.
+    { name: 'permute [3,1,4,1] (1,0,3,2)', shapes: [[3, 1, 4, 1]], attrs: { dims: [1, 0, 3, 2] } },
   ],
 });
 
@@ -129,7 +139,7 @@ function regionCopy(src: Tensor, dst: Tensor, dim: number, start: number, fromRe
   const bigStrides = stridesOf(big.shape);
   const region = { offset: start * bigStrides[dim]!, strides: bigStrides };
   const plain = { offset: 0, strides: stridesOf(small.shape) };
-  runCopy(src.device, src.storage.binding(), fromRegion ? region : plain, dst.storage.binding(), fromRegion ? plain : region, small.shape);
+  copyView(src, fromRegion ? region : plain, dst, fromRegion ? plain : region, small.shape);
 }
 
 export const sliceOp = defineOp<SliceAttrs>({
@@ -163,6 +173,8 @@ export const sliceOp = defineOp<SliceAttrs>({
     { name: 'slice [5,4] dim 0 1:4', shapes: [[5, 4]], attrs: { dim: 0, start: 1, end: 4 } },
     { name: 'slice [3,7,2] dim 1 2:7', shapes: [[3, 7, 2]], attrs: { dim: 1, start: 2, end: 7 } },
     { name: 'slice [6] -3:', shapes: [[6]], attrs: { dim: 0, start: -3, end: 6 } },
+    { name: 'slice [3,21] dim 1 1:20', shapes: [[3, 21]], attrs: { dim: 1, start: 1, end: 20 } },
+    { name: 'slice [4,3,2] dim 0 0:2', shapes: [[4, 3, 2]], attrs: { dim: 0, start: 0, end: 2 } },
   ],
 });
 
@@ -219,6 +231,7 @@ export const concatOp = defineOp<{ dim: number }>({
     { name: 'concat dim 0', shapes: [[2, 3], [4, 3], [1, 3]], attrs: { dim: 0 } },
     { name: 'concat dim 1', shapes: [[2, 3, 2], [2, 1, 2]], attrs: { dim: 1 } },
     { name: 'concat dim -1', shapes: [[3, 2], [3, 5]], attrs: { dim: -1 } },
+    { name: 'concat dim 0 [2,9] [3,9]', shapes: [[2, 9], [3, 9]], attrs: { dim: 0 } },
   ],
 });
 
@@ -251,7 +264,7 @@ export const broadcastToOp = defineOp<{ shape: number[] }>({
       const k = i - (shape.length - x!.rank);
       return k < 0 || x!.shape[k] === 1 ? 0 : st[k]!;
     });
-    runCopy(x!.device, x!.storage.binding(), { offset: 0, strides }, y.storage.binding(), { offset: 0, strides: stridesOf(shape) }, shape);
+    copyView(x!, { offset: 0, strides }, y, { offset: 0, strides: stridesOf(shape) }, shape);
     return y;
   },
   backward: (g, ctx) => [o.sumTo(g, ctx.inputShapes[0]!)],
@@ -276,6 +289,9 @@ export const broadcastToOp = defineOp<{ shape: number[] }>({
     { name: 'broadcast_to [3,1]->[2,3,4]', shapes: [[3, 1]], attrs: { shape: [2, 3, 4] } },
     { name: 'broadcast_to [4]->[3,4]', shapes: [[4]], attrs: { shape: [3, 4] } },
     { name: 'broadcast_to []->[2,2]', shapes: [[]], attrs: { shape: [2, 2] } },
+    // Global average pooling's backward: inner dims of stride 0 merge into one row of 25 per element.
+    { name: 'broadcast_to [2,3,1,1]->[2,3,5,5]', shapes: [[2, 3, 1, 1]], attrs: { shape: [2, 3, 5, 5] } },
+    { name: 'broadcast_to [1,3]->[1,3]', shapes: [[1, 3]], attrs: { shape: [1, 3] } },
   ],
 });
 

@@ -7,6 +7,8 @@
  * in ceil_mode the last window must start inside the input or the left padding.
  * Backwards are gathers over the windows covering each input element (no atomics); max_pool2d's forward
  * saves the argmax positions (int32, as PyTorch's indices) and routes each gradient to exactly that element.
+ * Where max_pool2d's windows tile the input (kernel == stride, no padding or dilation), its backward instead
+ * scatters from each window over its own positions, which no other window writes.
  */
 import { defineOp, type AuditCase } from '../op.js';
 import { empty } from '../create.js';
@@ -304,6 +306,13 @@ function maxPoolCases(): AuditCase<PoolAttrs>[] {
     mk([2, 2, 6, 6], 3, 2, 1, 1, false, ties),
     mk([1, 2, 5, 5], 3, 1, 1, 1, true, ties),
     mk([2, 2, 6, 5], 2, 2, 0, 1, false, { scale: 1e3 }),
+    // kernel == stride without padding: the backward scatters from each window (pool_max_backward_tiled.wgsl);
+    // odd sizes leave floor mode's last rows/cols outside every window, and cut ceil_mode's last windows.
+    mk([1, 2, 7, 5], 2, 2, 0, 1, false),
+    mk([1, 2, 8, 7], [3, 2], [3, 2], 0, 1, false),
+    mk([1, 2, 5, 7], 2, 2, 0, 1, true),
+    mk([1, 2, 7, 8], 3, 3, 0, 1, true),
+    mk([2, 2, 4, 6], 2, 2, 0, 1, false, ties),
   ];
 }
 

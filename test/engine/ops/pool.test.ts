@@ -91,6 +91,24 @@ describe('pooling', () => {
       expect(Array.from(await gradOf((t) => maxPool2d(t, { kernelSize: 2 }), x, [1, 1]))).toEqual([0, 1, 0, 1, 0, 0, 0, 0]);
     });
 
+    it('with kernel == stride, zeroes the rows/cols no window covers even in a reused buffer', async () => {
+      // The backward scatters from each window; floor mode leaves row 6 and col 4 of 7x5 outside every
+      // window, and nothing but that kernel writes them: recycled buffers full of NaN must come back zeroed.
+      const x = plane(7, 5);
+      const junk = Array.from({ length: 16 }, () => o.mul(o.zerosLike(x), NaN));
+      await junk[15]!.read();
+      for (const t of junk) t.dispose();
+      const dx = await gradOf((t) => maxPool2d(t, { kernelSize: 2 }), x, [1, 2, 3, 4, 5, 6]);
+      const want = new Array<number>(35).fill(0);
+      [[1, 1], [1, 3], [3, 1], [3, 3], [5, 1], [5, 3]].forEach(([r, c], k) => { want[r! * 5 + c!] = k + 1; });
+      expect(Array.from(dx)).toEqual(want);
+      // ceil_mode on 5x5 (k2): the last windows hang over the edge and are cut there.
+      const dc = await gradOf((t) => maxPool2d(t, { kernelSize: 2, ceilMode: true }), plane(5, 5), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      const wc = new Array<number>(25).fill(0);
+      [6, 8, 9, 16, 18, 19, 21, 23, 24].forEach((i, k) => { wc[i] = k + 1; });
+      expect(Array.from(dc)).toEqual(wc);
+    });
+
     it('frees the saved argmax indices once its graph is gone', () => {
       const x = plane(4, 4);
       const before = dev().stats();
