@@ -1,14 +1,15 @@
 /**
  * Reductions over any set of axes: sum, mean, max, min (max/min share the gradient among ties, as
- * torch.amax), and argmax/argmin over one axis (int32, no gradient). The reduced axes are moved last by a
- * permuting copy when they are not already, then one kernel reduces contiguous rows.
+ * torch.amax), and argmax/argmin over one axis (int32, no gradient). sum/mean/max/min reduce each run of
+ * adjacent reduced axes in place as the middle axis of [before, run, after], in barrier-free passes (a long
+ * run in chunks, then the chunks); argmax/argmin move the axis last by a permuting copy and reduce rows.
  */
 import { defineOp, type AuditCase } from '../op.js';
 import { empty } from '../create.js';
 import { ref, refGroups, type RefTensor } from '../ref/tensor.js';
 import { fmt, normAxes, sizeOf, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { runReduce, type ReduceKernelOp } from '../../kernels/reduce.js';
+import { planAxisPasses, runReduce, runReduceAxis, type AxisPass, type ReduceKernelOp } from '../../kernels/reduce.js';
 import * as o from './index.js';
 import { registerCaseAdapter, param, type CaseParams } from '../case_adapters.js';
 
@@ -19,14 +20,59 @@ export function reducedShape(shape: Shape, axes: number[], keepDims: boolean): n
   return keepDims ? shape.map((d, i) => (axes.includes(i) ? 1 : d)) : shape.filter((_, i) => !axes.includes(i));
 }
 
+/**
+ * The input as alternating runs of kept and reduced axes, each run merged into one size (axes of size 1
+ * dropped): reducing a run is then reducing the middle axis of [before, run, after], which needs no permute.
+ */
+function axisRuns(shape: Shape, axes: number[]): { size: number; reduced: boolean }[] {
+  const runs: { size: number; reduced: boolean }[] = [];
+  shape.forEach((d, i) => {
+    if (d === 1) return;
+    const reduced = axes.includes(i);
+    const last = runs[runs.length - 1];
+    if (last && last.reduced === reduced) last.size *= d;
+    else runs.push({ size: d, reduced });
+  });
+  return runs;
+}
+
 function reduceForward(op: ReduceKernelOp, x: Tensor, axes: number[], keepDims: boolean, scale = 1): Tensor {
-  const kept = [...x.shape.keys()].filter((i) => !axes.includes(i));
-  const perm = [...kept, ...axes];
   const len = sizeOf(axes.map((a) => x.shape[a]!));
   if (len === 0 && op !== 'sum') throw new RangeError(`${op}: cannot reduce over an empty axis (shape ${fmt(x.shape)}, axes ${JSON.stringify(axes)})`);
-  const src = perm.every((p, i) => p === i) ? x : o.permute(x, perm);
   const y = empty(x.device, reducedShape(x.shape, axes, keepDims), op.startsWith('arg') ? 'int32' : 'float32');
-  runReduce(x.device, op, src.storage.binding(), y.storage.binding(), y.size, len, scale);
+  if (op === 'argmax' || op === 'argmin') {
+    // Indices need the reduced axes last, as one row per output (one axis, and these are not hot).
+    const kept = [...x.shape.keys()].filter((i) => !axes.includes(i));
+    const perm = [...kept, ...axes];
+    const src = perm.every((p, i) => p === i) ? x : o.permute(x, perm);
+    runReduce(x.device, op, src.storage.binding(), y.storage.binding(), y.size, len, scale);
+    if (src !== x) src.dispose();
+    return y;
+  }
+  if (y.size === 0) return y;
+  const runs = axisRuns(x.shape, axes);
+  // The biggest reduced run goes first, since every pass reads all of what is left. With none (only axes of
+  // size 1 reduced) one pass over an axis of 1 copies x into y.
+  const passes: AxisPass[] = [];
+  const cpu = x.device.info.fallback;
+  for (;;) {
+    const reduced = runs.filter((r) => r.reduced);
+    if (!reduced.length) break;
+    const run = reduced.reduce((p, q) => (q.size > p.size ? q : p));
+    const k = runs.indexOf(run);
+    passes.push(...planAxisPasses(sizeOf(runs.slice(0, k).map((r) => r.size)), run.size, sizeOf(runs.slice(k + 1).map((r) => r.size)), cpu));
+    runs.splice(k, 1);
+  }
+  if (!passes.length) passes.push(...planAxisPasses(1, 1, x.size, cpu));
+  let src = x;
+  passes.forEach((p, i) => {
+    const last = i === passes.length - 1;
+    const dst = last ? y : empty(x.device, [p.a * p.c * p.b]);
+    runReduceAxis(x.device, op, src.storage.binding(), dst.storage.binding(), p, last ? scale : 1);
+    // Recorded work keeps its buffers: the pool hands them out again only to later work.
+    if (src !== x) src.dispose();
+    src = dst;
+  });
   return y;
 }
 
@@ -49,6 +95,11 @@ function refReduceBackward(x: RefTensor, axes: number[], g: RefTensor, weights: 
 const REDUCE_SHAPES: [Shape, number[] | undefined, boolean][] = [
   [[7], undefined, false], [[3, 5], [1], false], [[3, 5], [0], true], [[3, 5], [], false], [[2, 3, 4], [0, 2], false],
   [[2, 3, 4], [1], true], [[2, 3, 4], [2], false], [[4, 1, 6], [1], false], [[2, 1000], [1], false], [[1], [0], true],
+  // The pass plans (kernels/reduce.ts): NCHW over (0, 2, 3) and (1, 2) on one word per load; over (2, 3) with
+  // 4 words of a row per load; 4 adjacent outputs per load; runs K R K R K; and past 65536 words, in chunks:
+  // 4 adjacent outputs per load, one word per load, and a long vector (chunks of chunks, of 4 words then 1).
+  [[5, 6, 7, 9], [0, 2, 3], false], [[5, 6, 7, 9], [1, 2], false], [[4, 3, 8, 8], [2, 3], true], [[6, 8, 4, 12], [0, 2], false],
+  [[2, 3, 4, 5, 6], [1, 3], false], [[4096, 16], [0], false], [[2, 6000, 7], [1], true], [[70000], undefined, false],
 ];
 
 function reduceCases(name: string, gen: 'normal' | 'distinct'): AuditCase<ReduceAttrs>[] {
