@@ -271,6 +271,9 @@ export class Device {
 
   /** Destroys the device; afterwards every use throws. Lets the process exit (Dawn keeps it alive otherwise). */
   destroy(): void {
+    // Recorded but unsubmitted work is submitted first: an open command encoder outliving its device
+    // crashed the process at exit now and then (Dawn, lavapipe).
+    if (!this.lost) this.recorder.flush();
     if (!this.lost) this.lost = 'destroyed';
     this.recorder.destroy();
     this.gpu.destroy();

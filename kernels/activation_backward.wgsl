@@ -93,6 +93,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (i >= params.n) { return; }
   let d = df(x[i]);
   let gi = g[i];
-  if (X_GRAD) { gx[i] = gi * d.x; }
+  // relu selects rather than multiplies, as PyTorch's threshold_backward: an infinite g stays out of 0 * inf.
+  if (X_GRAD) { gx[i] = select(gi * d.x, select(0.0, gi, d.x > 0.0), OP == 0u); }
   if (P_GRAD) { gp[i] = gi * d.y; }
 }

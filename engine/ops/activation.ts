@@ -255,6 +255,19 @@ function withScalar(x: Tensor, p: Tensor | number, fn: (p: Tensor) => Tensor): T
   return scope(() => fn(full([], p, { device: x.device })));
 }
 
+/**
+ * g where y > 0, else 0: relu's backward from its output y = relu(x) (y > 0 exactly where x > 0), one kernel.
+ * Not differentiable; fused ops that end in relu (conv2d_relu) call it in their backward.
+ */
+export function reluBackwardFromOutput(g: Tensor, y: Tensor): Tensor {
+  const gx = empty(y.device, y.shape);
+  // gp is not written, but a writable binding may not alias gx
+  const unused = empty(y.device, [1]);
+  runActivationBackward(y.device, 'relu', { x: y.storage.binding(), g: g.storage.binding(), p: y.storage.binding(), gx: gx.storage.binding(), gp: unused.storage.binding() }, y.size, { x: true, p: false });
+  unused.dispose();
+  return gx;
+}
+
 /** max(x, 0); gradient 0 at x = 0 (PyTorch). */
 export const relu = (x: Tensor): Tensor => activationOps.relu([x], {});
 /** log(1 + e^{beta x}) / beta, and x where beta x > threshold (PyTorch's softplus; defaults beta 1, threshold 20). */

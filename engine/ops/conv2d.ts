@@ -16,6 +16,7 @@ import {
   runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvActivation, type ConvGeometry,
 } from '../../kernels/conv2d.js';
 import * as o from './index.js';
+import { reluBackwardFromOutput } from './activation.js';
 import { registerCaseAdapter, type CaseParams } from '../case_adapters.js';
 
 type Pair = [number, number];
@@ -133,8 +134,7 @@ export const conv2dReluOp = defineOp<Conv2dAttrs>({
     const x = ctx.saved[0]!;
     const w = ctx.saved[1]!;
     const y = ctx.saved[hasBias ? 3 : 2]!;
-    // relu'(pre-activation) = (y > 0); where() keeps an inf in g from becoming 0 * inf = NaN.
-    const gp = o.where(o.gt(y, 0), g, 0);
+    const gp = reluBackwardFromOutput(g, y);
     return convBackward(gp, x, w, ctx.needs, hasBias, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d_relu'));
   },
   reference: {

@@ -1,6 +1,6 @@
 /** PyTorch's Conv2d (weight [out, in/groups, kh, kw]) with its default initialisation. */
 import { Module } from '../module.js';
-import { conv2d } from '../../engine/ops/conv2d.js';
+import { conv2d, type Conv2dOptions } from '../../engine/ops/conv2d.js';
 import { kaimingUniformDefault, uniform, type InitContext } from '../init.js';
 import type { Tensor } from '../../engine/tensor.js';
 
@@ -24,9 +24,10 @@ export class Conv2d extends Module {
     if (cfg.bias ?? true) this.registerParameter('bias', uniform([outChannels], 1 / Math.sqrt(shape[1]! * kernelSize * kernelSize), cfg));
   }
 
-  forward(x: Tensor): Tensor {
+  /** `activation: 'relu'` fuses a following relu (as Sequential does). */
+  forward(x: Tensor, activation: Conv2dOptions['activation'] = 'none'): Tensor {
     return conv2d(x, this.own('weight'), {
-      bias: this.hasParam('bias') ? this.own('bias') : null, stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups,
+      bias: this.hasParam('bias') ? this.own('bias') : null, stride: this.stride, padding: this.padding, dilation: this.dilation, groups: this.groups, activation,
     });
   }
 
