@@ -45,36 +45,40 @@ export function isPointwise(g: ConvGeometry): boolean {
 
 /**
  * The blocks the kernels are compiled for. Each is a pipeline that lavapipe takes 0.3-2 s to compile on first
- * use (LLVM on the unrolled loops), so the menu is short: 12 x 16 for large operands (measured best, as for
- * matmul; 16 x 16 spills), 8 x 16 for 16-channel multiples, 12 x 4 for few columns (the first layer's 3 input
- * channels in the weight gradient), 4 x 4 for tiny operands.
+ * use (LLVM on the unrolled loops), so the menu is short: 16 x 16 and 12 x 16 for large operands, 8 x 16 for
+ * 16-channel multiples, 12 x 4 for few columns, 4 x 4 for tiny operands.
  */
-export const CONV_BLOCKS: readonly ConvBlock[] = [{ rows: 12, cols4: 4 }, { rows: 8, cols4: 4 }, { rows: 12, cols4: 1 }, { rows: 4, cols4: 1 }];
+export const CONV_BLOCKS: readonly ConvBlock[] = [{ rows: 16, cols4: 4 }, { rows: 12, cols4: 4 }, { rows: 8, cols4: 4 }, { rows: 12, cols4: 1 }, { rows: 4, cols4: 1 }];
 
 /**
  * The per-thread block for a GEMM of `rows` x `cols`, whose columns come in `segments` equal runs blocked
  * separately (the weight gradient's taps). On lavapipe a step of the reduction costs about one bounds-checked
- * per-lane load per row and per column against rows*cols multiply-adds run 8 lanes wide, so the cost per
- * useful output is (R + C)/(R*C), times the share of the block's rows and columns past the edge.
+ * per-lane load per column against rows*cols multiply-adds run 8 lanes wide; a row's load costs the same in
+ * the weight gradient, but in the forward and input-gradient kernels the 8 lanes of a SIMD row share the rows
+ * (the weights) and the load is one scalar load, counted here as half a gathered one (`uniformRows`). So the
+ * cost per useful output is (u*R + C)/(R*C), times the share of the block's rows and columns past the edge.
+ * Measured on lavapipe (GPU timestamps, median of 15): 16 x 16 against 12 x 16 took 21 vs 25 ms forward and 17 vs
+ * 29 ms input gradient on 16 -> 32 channels at 14x14, batch 64; 77 vs 91 and 83 vs 92 ms on 64 -> 64 at 32x32, batch 8.
  */
-export function chooseConvBlock(rows: number, cols: number, segments = 1): ConvBlock {
+export function chooseConvBlock(rows: number, cols: number, segments = 1, uniformRows = false): ConvBlock {
   let best = CONV_BLOCKS[0]!;
   let bestCost = Infinity;
   const seg = Math.max(1, cols / segments);
+  const u = uniformRows ? 0.5 : 1;
   for (const b of CONV_BLOCKS) {
     const r = b.rows;
     const c = 4 * b.cols4;
     const colSlots = segments * Math.ceil(seg / c) * c;
     const waste = (Math.ceil(rows / r) * r / Math.max(1, rows)) * (colSlots / Math.max(1, cols));
-    const cost = ((r + c) / (r * c)) * waste;
+    const cost = ((u * r + c) / (r * c)) * waste;
     if (cost < bestCost - 1e-12) { best = b; bestCost = cost; }
   }
   return best;
 }
 
 function checkBlock(op: string, b: ConvBlock): void {
-  if (!Number.isInteger(b.rows) || b.rows < 1 || b.rows > 16 || !Number.isInteger(b.cols4) || b.cols4 < 1 || b.cols4 > 4) {
-    throw new RangeError(`${op}: block ${b.rows}x${4 * b.cols4} is outside 1..16 rows x 4..16 columns`);
+  if (!Number.isInteger(b.rows) || b.rows < 1 || b.rows > 32 || !Number.isInteger(b.cols4) || b.cols4 < 1 || b.cols4 > 4) {
+    throw new RangeError(`${op}: block ${b.rows}x${4 * b.cols4} is outside 1..32 rows x 4..16 columns`);
   }
 }
 
@@ -98,7 +102,7 @@ export function runConv2dForward(d: Dispatcher, x: GPUBufferBinding, w: GPUBuffe
   }
   const p = shapeParams(g);
   const cols = g.N * g.OH * g.OW;
-  const b = block ?? chooseConvBlock(p.Og, cols);
+  const b = block ?? chooseConvBlock(p.Og, cols, 1, true);
   checkBlock('conv2d', b);
   d.run(fwd, {
     buffers: { x, w, bias: bias ?? w, y },
@@ -120,7 +124,7 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
   const phases = g.sh * g.sw;
   // The largest phase is the first: ceil(H / sh) x ceil(W / sw) pixels per image.
   const cols = g.N * Math.ceil(g.H / g.sh) * Math.ceil(g.W / g.sw);
-  const b = block ?? chooseConvBlock(p.Cg, cols);
+  const b = block ?? chooseConvBlock(p.Cg, cols, 1, true);
   checkBlock('conv2d input gradient', b);
   // Phases are interleaved along x: lavapipe hands each thread a contiguous range of workgroups, and the
   // phases' work differs (with a strided 1x1 conv, all of it is in one phase).

@@ -6,7 +6,7 @@
 // by value ran 1.5-2x slower in matmul.wgsl.
 override ROWS: u32 = 8u;
 override COLS4: u32 = 2u;
-const MAX_ROWS: u32 = 16u;
+const MAX_ROWS: u32 = 32u;
 const MAX_COLS4: u32 = 4u;
 
 // Columns c0 + 4j .. c0 + 4j + 3 of a block, clamped to the last of n columns: columns past the edge load in
