@@ -134,7 +134,8 @@ export const meanOp = defineOp<ReduceAttrs>({
   backward: (g, ctx) => {
     const shape = ctx.inputShapes[0]!;
     const axes = axesOf({ shape }, ctx.attrs, 'mean');
-    return [o.scaleShift(spread(g, shape, axes), 1 / sizeOf(axes.map((i) => shape[i]!)), 0)];
+    // Scaled before it is spread: the scale then touches one element per output, not one per input.
+    return [spread(o.scaleShift(g, 1 / sizeOf(axes.map((i) => shape[i]!)), 0), shape, axes)];
   },
   reference: {
     forward: ([x], a) => refReduce(x!, axesOf(x!, a, 'mean'), a.keepDims ?? false, (v) => sumOf(v) / v.length),
