@@ -1,7 +1,8 @@
 /** robustgpu: a WebGPU tensor engine with hand-written WGSL kernels for adversarially robust training. */
 export { Device, init, setDefaultDevice, getDefaultDevice, DeviceLostError, NoAdapterError } from './engine/device.js';
 export type { DeviceOptions, DeviceInfo, DeviceStats } from './engine/device.js';
-export type { KernelTime } from './engine/recorder.js';
+export { gpuSpanMs } from './engine/recorder.js';
+export type { KernelTime, ProfileMode } from './engine/recorder.js';
 export { Tensor } from './engine/tensor.js';
 export type { DType, TypedArray } from './engine/dtype.js';
 export type { Shape } from './engine/shape.js';

@@ -61,7 +61,10 @@ export class BenchContext {
     return cases.map(([spec], i) => {
       const t = times[i]!;
       const row = withRates({
-        suite: spec.suite, name: spec.name, shape: spec.shape, medianMs: t.medianMs, reps: t.reps, minMs: t.minMs, cpuMs: t.cpuMs,
+        suite: spec.suite, name: spec.name, shape: spec.shape, reps: t.reps, cpuMs: t.cpuMs,
+        ...(t.gpuMs !== undefined
+          ? { medianMs: t.gpuMs, minMs: t.gpuMinMs, clock: 'gpu' as const, wallMs: t.medianMs }
+          : { medianMs: t.medianMs, minMs: t.minMs, clock: 'wall' as const }),
         flops: spec.flops, bytes: spec.bytes, dispatches: t.dispatches, submissions: t.submissions, notes: spec.notes,
       }, spec.images);
       this.rows.push(row);

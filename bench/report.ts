@@ -10,8 +10,12 @@ export interface BenchRow {
   name: string;
   /** Shape or parameters, as text. */
   shape: string;
-  /** Median wall time of one repetition (see the header's timing method). */
+  /** Median time of one repetition, by `clock` (see the header's timing method). */
   medianMs: number;
+  /** 'gpu': GPU timestamp queries; 'wall': wall clock from recording to queue completion. */
+  clock: 'gpu' | 'wall';
+  /** Median wall time of one repetition (when medianMs is the GPU's). */
+  wallMs?: number;
   /** Timed repetitions the median is over. */
   reps: number;
   minMs?: number;
@@ -46,8 +50,10 @@ export interface BenchPeak {
 export interface TargetCheck {
   what: string;
   config: string;
-  /** On the median wall times (the target's measure). */
+  /** On the median times (GPU timestamps where the adapter has them). */
   ratio: number;
+  /** The same ratio on the median wall times, when `ratio` is on GPU times. */
+  wallRatio?: number;
   /** The same ratio on the median CPU times: on a CPU adapter, a check less disturbed by other load. */
   cpuRatio?: number;
   limit: number;
@@ -112,6 +118,8 @@ const COLUMNS: { head: string; cell: (r: BenchRow) => string; left?: boolean }[]
   { head: 'name', cell: (r) => r.name, left: true },
   { head: 'shape / params', cell: (r) => r.shape, left: true },
   { head: 'median ms', cell: (r) => ms(r.medianMs) },
+  { head: 'clock', cell: (r) => r.clock, left: true },
+  { head: 'wall ms', cell: (r) => (r.wallMs === undefined ? '' : ms(r.wallMs)) },
   { head: 'cpu ms', cell: (r) => (r.cpuMs === undefined ? '' : ms(r.cpuMs)) },
   { head: 'reps', cell: (r) => String(r.reps) },
   { head: 'GFLOP/s', cell: (r) => num(r.gflops, 2) },
@@ -135,7 +143,7 @@ export function formatTable(rows: BenchRow[]): string {
 }
 
 export function formatTarget(t: TargetCheck): string {
-  const cpu = t.cpuRatio === undefined ? '' : `; on CPU time ${t.cpuRatio.toFixed(2)}`;
+  const cpu = (t.wallRatio === undefined ? '' : `; on wall time ${t.wallRatio.toFixed(2)}`) + (t.cpuRatio === undefined ? '' : `; on CPU time ${t.cpuRatio.toFixed(2)}`);
   return `target ${t.what}: ${t.config}: ${t.ratio.toFixed(2)} (${t.op} ${t.limit}) ${t.pass ? 'PASS' : 'FAIL'}  [${t.detail}${cpu}]`;
 }
 

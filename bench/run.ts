@@ -54,9 +54,9 @@ const SUITES: [string, (ctx: BenchContext) => Promise<void>][] = [
 ];
 
 function timingMethod(device: Device): string {
-  const ts = device.info.features.includes('timestamp-query');
-  return `${TIMING_METHOD}. GPU timestamp queries: ${ts ? 'available on this adapter and requested by the device, but not used' : 'not available on this adapter'}` +
-    ' (per-pass timestamp writes would need the recorder to open passes with timestampWrites).';
+  return `${TIMING_METHOD}. On this adapter: ${device.hasTimestamps
+    ? "'median ms' is GPU time (timestamp queries; clock 'gpu'), 'wall ms' the wall clock"
+    : "no timestamp queries, 'median ms' is wall clock (clock 'wall')"}; the peer comparison (suite 'peers') is wall clock for every engine.`;
 }
 
 function filters(f: string | string[] | undefined): string[] | null {

@@ -96,8 +96,9 @@ async function runConfig(ctx: BenchContext, cfg: StepConfig, kinds: StepKind[]):
     const target = (what: string, row: BenchRow | undefined, per: number, limit: number, op: '<=' | '<') => {
       if (!std || !row) return;
       const ratio = row.medianMs / per / std.medianMs;
+      const wallRatio = row.wallMs !== undefined && std.wallMs !== undefined ? row.wallMs / per / std.wallMs : undefined;
       ctx.targets.push({
-        what, config: cfg.name, ratio, cpuRatio: row.cpuMs! / per / std.cpuMs!, limit, op, pass: op === '<' ? ratio < limit : ratio <= limit,
+        what, config: cfg.name, ratio, wallRatio, cpuRatio: row.cpuMs! / per / std.cpuMs!, limit, op, pass: op === '<' ? ratio < limit : ratio <= limit,
         detail: `${(row.medianMs / per).toFixed(0)} ms / ${std.medianMs.toFixed(0)} ms`,
       });
     };

@@ -4,7 +4,7 @@
  */
 import { create, globals } from 'webgpu';
 import { BufferPool } from './pool.js';
-import { Recorder, type KernelTime } from './recorder.js';
+import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
 import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
 export interface DeviceOptions {
@@ -198,16 +198,22 @@ export class Device {
   }
 
   /**
-   * Times every dispatch recorded from now until stopProfile with GPU timestamps, each in its own compute
-   * pass. Throws when the adapter lacks 'timestamp-query'.
+   * Times the work recorded from now until stopProfile with GPU timestamps: every dispatch in its own compute
+   * pass ('dispatch', the default), or the compute passes as recorded ('pass'; sum them per submission with
+   * gpuSpanMs). Throws when the adapter lacks 'timestamp-query' (see hasTimestamps).
    */
-  startProfile(): void {
+  startProfile(mode: ProfileMode = 'dispatch'): void {
     this.check();
-    if (!this.gpu.features.has('timestamp-query')) throw new Error(`profiling needs the 'timestamp-query' feature, which adapter '${this.info.description || this.info.device}' does not offer`);
-    this.recorder.startProfile();
+    if (!this.hasTimestamps) throw new Error(`profiling needs the 'timestamp-query' feature, which adapter '${this.info.description || this.info.device}' does not offer`);
+    this.recorder.startProfile(mode);
   }
 
-  /** Submits, and returns each dispatch's kernel name and GPU milliseconds since startProfile, in order. */
+  /** Whether the device can time GPU work with timestamp queries. */
+  get hasTimestamps(): boolean {
+    return this.gpu.features.has('timestamp-query');
+  }
+
+  /** Submits, and returns each timed span's name (kernel, or 'pass') and GPU milliseconds since startProfile, in order. */
   async stopProfile(): Promise<KernelTime[]> {
     this.check();
     const times = await this.recorder.stopProfile();

@@ -12,21 +12,52 @@ const ARENA_BYTES = 1 << 18;
 
 export interface DispatchStats { dispatches: number; submissions: number }
 
-/** GPU time of one dispatch, from timestamps written at the boundaries of its own compute pass. */
-export interface KernelTime { kernel: string; ms: number }
+/**
+ * GPU time of one timed span: a dispatch ('dispatch' profiling), or a compute pass ('pass' profiling, kernel
+ * 'pass'), from the timestamps written at the boundaries of its compute pass. `startMs` is on the GPU's clock
+ * (only differences mean something); `submission` counts the submits since profiling started.
+ */
+export interface KernelTime { kernel: string; ms: number; startMs: number; submission: number }
 
 /**
- * While profiling, every dispatch gets a compute pass of its own whose beginning and end write timestamps;
- * at each submit the pair of every dispatch is resolved and copied to a mappable buffer. Separate passes
- * cost a little (each pass end is a barrier), so profiled runs are for attribution, not for headline times.
+ * What is timed: 'dispatch' gives every dispatch a compute pass of its own (each pass end is a barrier, so this
+ * costs a little: for attribution, not headline times); 'pass' times the compute passes the recorder opens
+ * anyway (one per submit unless buffer copies split it), which costs nothing measurable.
+ */
+export type ProfileMode = 'dispatch' | 'pass';
+
+/** Sum over submissions of the time from the first span's start to the last span's end: a step's GPU time. */
+export function gpuSpanMs(times: readonly KernelTime[]): number {
+  const bySubmit = new Map<number, [number, number]>();
+  for (const t of times) {
+    const s = bySubmit.get(t.submission);
+    if (!s) bySubmit.set(t.submission, [t.startMs, t.startMs + t.ms]);
+    else { s[0] = Math.min(s[0], t.startMs); s[1] = Math.max(s[1], t.startMs + t.ms); }
+  }
+  let total = 0;
+  for (const [a, b] of bySubmit.values()) total += b - a;
+  return total;
+}
+
+/**
+ * While profiling, the timed compute passes write timestamps at their beginning and end; at each submit the
+ * pairs are resolved and copied to a mappable buffer.
  */
 class Profiler {
   readonly querySet: GPUQuerySet;
   names: string[] = [];
   readonly pending: Promise<KernelTime[]>[] = [];
+  private submits = 0;
 
-  constructor(private readonly device: GPUDevice, readonly capacity: number) {
+  constructor(private readonly device: GPUDevice, readonly capacity: number, readonly mode: ProfileMode) {
     this.querySet = device.createQuerySet({ type: 'timestamp', count: 2 * capacity, label: 'profile' });
+  }
+
+  /** Timestamp writes for the next timed pass, named `name`. */
+  writes(name: string): GPUComputePassTimestampWrites {
+    const i = this.names.length;
+    this.names.push(name);
+    return { querySet: this.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 };
   }
 
   /** Resolves this submit's timestamps into `encoder`; call right before finishing it. */
@@ -40,10 +71,11 @@ class Profiler {
     encoder.copyBufferToBuffer(resolved, 0, readback, 0, bytes);
     const names = this.names;
     this.names = [];
+    const submission = this.submits++;
     return () => {
       this.pending.push(readback.mapAsync(GPUMapMode.READ).then(() => {
         const t = new BigUint64Array(readback.getMappedRange());
-        const out = names.map((kernel, i) => ({ kernel, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
+        const out = names.map((kernel, i) => ({ kernel, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6, startMs: Number(t[2 * i]!) / 1e6, submission }));
         readback.destroy();
         resolved.destroy();
         return out;
@@ -81,14 +113,15 @@ export class Recorder {
 
   private ensurePass(): GPUComputePassEncoder {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder({ label: 'step' });
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    if (!this.pass) this.pass = this.encoder.beginComputePass(this.profiler ? { timestampWrites: this.profiler.writes('pass') } : {});
     return this.pass;
   }
 
   dispatch(kernel: Kernel, pipeline: GPUComputePipeline, layout: GPUBindGroupLayout, storage: Map<string, GPUBufferBinding>,
     params: ParamValues | null, workgroups: readonly [number, number, number]): void {
     const slotBytes = Math.ceil(Math.max(kernel.paramsSize, 1) / SLOT) * SLOT;
-    if (this.inBatch >= (this.profiler?.capacity ?? this.maxDispatchesPerSubmit) || (kernel.paramsSize > 0 && this.used + slotBytes > ARENA_BYTES)) this.flush();
+    // A pass per dispatch, or a pass split by every copy, uses a timestamp pair each: the profiler's capacity caps the submit.
+    if (this.inBatch >= (this.profiler?.capacity ?? this.maxDispatchesPerSubmit) || (this.profiler && this.profiler.names.length >= this.profiler.capacity) || (kernel.paramsSize > 0 && this.used + slotBytes > ARENA_BYTES)) this.flush();
     const entries: GPUBindGroupEntry[] = [];
     for (const b of kernel.bindings) {
       if (b.kind === 'uniform') {
@@ -102,18 +135,16 @@ export class Recorder {
       }
     }
     const group = this.device.createBindGroup({ layout, entries, label: kernel.name });
-    const prof = this.profiler;
-    if (prof) {
+    const perDispatch = this.profiler?.mode === 'dispatch';
+    if (perDispatch) {
       this.endPass();
-      const i = prof.names.length;
-      prof.names.push(kernel.name);
-      this.pass = this.encoder!.beginComputePass({ timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      this.pass = this.encoder!.beginComputePass({ timestampWrites: this.profiler!.writes(kernel.name) });
     }
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
-    if (prof) this.endPass();
+    if (perDispatch) this.endPass();
     this.inBatch++;
     this.dispatches++;
   }
@@ -130,14 +161,14 @@ export class Recorder {
     this.encoder!.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
   }
 
-  /** Starts timing every dispatch with GPU timestamps (the device must have 'timestamp-query'). */
-  startProfile(): void {
+  /** Starts timing dispatches or passes with GPU timestamps (the device must have 'timestamp-query'). */
+  startProfile(mode: ProfileMode = 'dispatch'): void {
     if (this.profiler) throw new Error('profiling already started');
     this.flush();
-    this.profiler = new Profiler(this.device, Math.min(this.maxDispatchesPerSubmit, 2048));
+    this.profiler = new Profiler(this.device, Math.min(this.maxDispatchesPerSubmit, 2048), mode);
   }
 
-  /** Submits what is recorded and returns the GPU time of every dispatch since startProfile, in order. */
+  /** Submits what is recorded and returns the GPU time of every timed span since startProfile, in order. */
   async stopProfile(): Promise<KernelTime[]> {
     const prof = this.profiler;
     if (!prof) throw new Error('profiling was not started');

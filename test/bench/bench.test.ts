@@ -24,6 +24,12 @@ function wellFormed(r: BenchRow): void {
   for (const k of ['gflops', 'gbps', 'fracPeakFlops', 'fracPeakBw', 'imagesPerSec', 'cpuMs'] as const) {
     if (r[k] !== undefined) expect(Number.isFinite(r[k]) && r[k]! >= 0, `${what}: ${k} ${r[k]}`).toBe(true);
   }
+  // Suites time by GPU timestamps where the adapter has them (lavapipe does), and the GPU's share of a
+  // repetition lies inside its wall time; the peers, and a lone buffer copy (no compute pass), are wall clock.
+  if (r.suite !== 'peers' && !r.name.startsWith('copyBufferToBuffer')) {
+    expect(r.clock, what).toBe(dev().hasTimestamps ? 'gpu' : 'wall');
+    if (r.clock === 'gpu') expect(r.medianMs, `${what}: GPU ${r.medianMs} ms within wall ${r.wallMs} ms`).toBeLessThanOrEqual(r.wallMs! + 0.5);
+  }
   if (r.flops !== undefined) expect(r.gflops, what).toBeCloseTo(r.flops / (r.medianMs * 1e6), 9);
   if (r.bytes !== undefined) expect(r.gbps, what).toBeCloseTo(r.bytes / (r.medianMs * 1e6), 9);
 }
@@ -36,6 +42,7 @@ describe('bench', () => {
     const parsed = JSON.parse(text) as BenchReport;
     expect(parsed.rows.length).toBe(report.rows.length);
     expect(parsed.header.timing).toMatch(/wall clock/);
+    expect(parsed.header.timing).toMatch(dev().hasTimestamps ? /'median ms' is GPU time/ : /no timestamp queries/);
     expect(report.skipped).toEqual([]);
     const rows = report.rows;
     rows.forEach(wellFormed);

@@ -8,6 +8,7 @@ import { useDevice, expectClose } from '../helpers.js';
 import { tensor } from '../../engine/create.js';
 import { scope } from '../../engine/scope.js';
 import * as o from '../../engine/ops/index.js';
+import { gpuSpanMs } from '../../engine/recorder.js';
 
 const dev = useDevice();
 
@@ -26,6 +27,23 @@ describe('profiling', () => {
     expect(times.slice(2).every((t) => t.kernel.startsWith('reduce'))).toBe(true);
     for (const t of times) expect(t.ms).toBeGreaterThanOrEqual(0);
     expectClose(await y.read(), [2]);
+  });
+
+  it("'pass' mode times the recorder's compute passes; gpuSpanMs sums first start to last end per submission", async () => {
+    const d = dev();
+    const x = tensor([1, -2, 3, -4]);
+    d.startProfile('pass');
+    scope(() => {
+      o.relu(o.add(x, x));
+      d.flush();
+      o.relu(x);
+    });
+    const times = await d.stopProfile();
+    expect(times.map((t) => [t.kernel, t.submission])).toEqual([['pass', 0], ['pass', 1]]);
+    expect(gpuSpanMs(times)).toBeCloseTo(times[0]!.ms + times[1]!.ms, 9);
+    // Two spans of one submission count from the first start to the last end, gap included.
+    const one = [{ kernel: 'pass', ms: 1, startMs: 10, submission: 0 }, { kernel: 'pass', ms: 2, startMs: 14, submission: 0 }];
+    expect(gpuSpanMs(one)).toBe(6);
   });
 
   it('refuses to stop what was not started, and to start twice', async () => {
