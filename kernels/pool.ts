@@ -15,10 +15,10 @@ export interface PoolGeometry {
 const geomParams = (g: PoolGeometry) => ({ H: g.H, W: g.W, OH: g.OH, OW: g.OW, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, ph: g.ph, pw: g.pw });
 
 /** y = window max, idx = its flat position ih*W + iw in the plane (int32). */
-export function runMaxPool(dev: Dispatcher, g: PoolGeometry, x: GPUBufferBinding, y: GPUBufferBinding, idx: GPUBufferBinding): void {
+export function runMaxPool(dev: Dispatcher, g: PoolGeometry, x: GPUBufferBinding, y: GPUBufferBinding, idx: GPUBufferBinding, relu = false): void {
   const n = g.P * g.OH * g.OW;
   if (n === 0) return;
-  dev.run(maxFwd, { buffers: { x, y, idx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, overrides: { KH: g.kh, KW: g.kw }, workgroups: grid1d(n, 256) });
+  dev.run(maxFwd, { buffers: { x, y, idx }, params: { n, ...geomParams(g), dh: g.dh, dw: g.dw }, overrides: { KH: g.kh, KW: g.kw, RELU: relu }, workgroups: grid1d(n, 256) });
 }
 
 /** Windows that do not overlap and leave no gap (kernel == stride, no padding, no dilation): each input position is in at most one window. */

@@ -3,12 +3,14 @@
 // -inf), idx its flat position ih*W + iw in the plane. As PyTorch: visited in row-major order, a later value
 // wins only if strictly greater (ties keep the first) or NaN (NaN propagates).
 // The window size KH x KW is a pipeline constant (the same as params kh, kw), so the window loop unrolls.
+// RELU: y = relu(max) (max_pool2d_relu; max commutes with relu, so this is also max_pool2d(relu(x))).
 // Bindings: x (read, f32), y (write, f32), idx (write, i32), params. One output per thread; 1-D grid folded into 2-D.
 //!include lib/grid.wgsl
 //!include lib/nan.wgsl
 const WG: u32 = 256u;
 override KH: i32 = 1;
 override KW: i32 = 1;
+override RELU: bool = false;
 
 struct Params { n: u32, H: i32, W: i32, OH: i32, OW: i32, kh: i32, kw: i32, sh: i32, sw: i32, ph: i32, pw: i32, dh: i32, dw: i32 }
 
@@ -40,6 +42,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       if (at < 0 || v > best || is_nan(v)) { best = v; at = ih * p.W + iw; }
     }
   }
-  y[o] = best;
+  // NaN stays NaN, as torch.relu.
+  y[o] = select(best, 0.0, RELU && best < 0.0);
   idx[o] = at;
 }

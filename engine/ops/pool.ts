@@ -17,6 +17,7 @@ import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runAvgPool, runMaxPool, runMaxPoolBackward, type PoolGeometry } from '../../kernels/pool.js';
 import * as o from './index.js';
+import { reluBackwardFromOutput } from './activation.js';
 import { registerCaseAdapter, param, type CaseParams } from '../case_adapters.js';
 
 /** One int for both spatial axes, or [h, w]. */
@@ -156,36 +157,59 @@ function refAvgBackward(x: RefTensor, gout: RefTensor, wins: { idx: number[]; di
 
 // ---- ops ----
 
+function maxPoolForward(x: Tensor, a: PoolAttrs, op: string, relu: boolean): { out: Tensor; saved: Tensor[] } {
+  const g = poolGeometry(op, x.shape, a);
+  const y = empty(x.device, outShape(x.shape, g));
+  const idx = empty(x.device, y.shape, 'int32');
+  runMaxPool(x.device, g, x.storage.binding(), y.storage.binding(), idx.storage.binding(), relu);
+  return { out: y, saved: [idx] };
+}
+
+function maxPoolBackward(gy: Tensor, idx: Tensor, shape: Shape, a: PoolAttrs, op: string): Tensor {
+  const dx = empty(gy.device, shape);
+  runMaxPoolBackward(gy.device, poolGeometry(op, shape, a), gy.storage.binding(), idx.storage.binding(), dx.storage.binding());
+  return dx;
+}
+
+function refMaxPoolBackward(x: RefTensor, a: PoolAttrs, gout: RefTensor, op: string): RefTensor {
+  const gx = ref(x.shape);
+  refMaxPool(x, poolGeometry(op, x.shape, a)).arg.forEach((i, k) => { gx.data[i] += gout.data[k]!; });
+  return gx;
+}
+
 export const maxPool2dOp = defineOp<PoolAttrs>({
   name: 'max_pool2d',
-  forward: ([x], a) => {
-    const g = poolGeometry('max_pool2d', x!.shape, a);
-    const y = empty(x!.device, outShape(x!.shape, g));
-    const idx = empty(x!.device, y.shape, 'int32');
-    runMaxPool(x!.device, g, x!.storage.binding(), y.storage.binding(), idx.storage.binding());
-    return { out: y, saved: [idx] };
+  forward: ([x], a) => maxPoolForward(x!, a, 'max_pool2d', false),
+  backward: (gy, ctx) => [maxPoolBackward(gy, ctx.saved[0]!, ctx.inputShapes[0]!, ctx.attrs, 'max_pool2d')],
+  reference: {
+    forward: ([x], a) => ref(outShape(x!.shape, poolGeometry('max_pool2d', x!.shape, a)), refMaxPool(x!, poolGeometry('max_pool2d', x!.shape, a)).y),
+    backward: ([x], a, _, gout) => [refMaxPoolBackward(x!, a, gout, 'max_pool2d')],
   },
+  audit: maxPoolCases(),
+});
+
+/**
+ * relu(max_pool2d(x)), which equals max_pool2d(relu(x)) in value and gradient (relu is monotone: the window's
+ * first maximum is the same, and both give 0 where the maximum is <= 0), in one pass: the pool's epilogue
+ * clamps, and the backward masks the pooled gradient, a quarter of the feature map for 2x2 windows.
+ */
+export const maxPool2dReluOp = defineOp<PoolAttrs>({
+  name: 'max_pool2d_relu',
+  forward: ([x], a) => maxPoolForward(x!, a, 'max_pool2d_relu', true),
+  save: { output: true },
   backward: (gy, ctx) => {
-    const [idx] = ctx.saved as [Tensor];
-    const shape = ctx.inputShapes[0]!;
-    const g = poolGeometry('max_pool2d', shape, ctx.attrs);
-    const dx = empty(gy.device, shape);
-    runMaxPoolBackward(gy.device, g, gy.storage.binding(), idx.storage.binding(), dx.storage.binding());
-    return [dx];
+    // saved: the output, then the argmax positions the forward handed over
+    const [y, idx] = ctx.saved as [Tensor, Tensor];
+    return [maxPoolBackward(reluBackwardFromOutput(gy, y), idx, ctx.inputShapes[0]!, ctx.attrs, 'max_pool2d_relu')];
   },
   reference: {
     forward: ([x], a) => {
-      const g = poolGeometry('max_pool2d', x!.shape, a);
-      return ref(outShape(x!.shape, g), refMaxPool(x!, g).y);
+      const g = poolGeometry('max_pool2d_relu', x!.shape, a);
+      return ref(outShape(x!.shape, g), refMaxPool(x!, g).y.map((v) => (v < 0 ? 0 : v)));
     },
-    backward: ([x], a, _, gout) => {
-      const g = poolGeometry('max_pool2d', x!.shape, a);
-      const gx = ref(x!.shape);
-      refMaxPool(x!, g).arg.forEach((i, k) => { gx.data[i] += gout.data[k]!; });
-      return [gx];
-    },
+    backward: ([x], a, y, gout) => [refMaxPoolBackward(x!, a, { shape: gout.shape, data: gout.data.map((v, i) => (y.data[i]! > 0 ? v : 0)) }, 'max_pool2d_relu')],
   },
-  audit: maxPoolCases(),
+  audit: maxPoolReluCases(),
 });
 
 export const avgPool2dOp = defineOp<AvgPoolAttrs>({
@@ -316,6 +340,17 @@ function maxPoolCases(): AuditCase<PoolAttrs>[] {
   ];
 }
 
+function maxPoolReluCases(): AuditCase<PoolAttrs>[] {
+  const attrs = (k: number, s: number, p: number, ceilMode = false): PoolAttrs => ({ kernel: [k, k], stride: [s, s], padding: [p, p], dilation: [1, 1], ceilMode });
+  // 'distinct' values are centred on 0, so some windows are all negative (gradient 0) and some are not.
+  return [
+    { name: 'max_pool2d_relu [2,3,6,6] k2 s2 (tiled windows)', shapes: [[2, 3, 6, 6]], attrs: attrs(2, 2, 0), gen: ['distinct'] },
+    { name: 'max_pool2d_relu [1,2,7,7] k3 s2 p1', shapes: [[1, 2, 7, 7]], attrs: attrs(3, 2, 1), gen: ['distinct'] },
+    { name: 'max_pool2d_relu [1,2,7,5] k2 s2 (floor remainder)', shapes: [[1, 2, 7, 5]], attrs: attrs(2, 2, 0), gen: ['distinct'] },
+    { name: 'max_pool2d_relu [2,2,4,6] k2 s2 ties', shapes: [[2, 2, 4, 6]], attrs: attrs(2, 2, 0), gen: ['mask'], skipFiniteDiff: 'tied maxima: the first maximum gets the gradient, as PyTorch' },
+  ];
+}
+
 function avgPoolCases(): AuditCase<AvgPoolAttrs>[] {
   const out: AuditCase<AvgPoolAttrs>[] = [];
   const geoms: [number[], IntPair, IntPair, IntPair, boolean][] = [
@@ -339,11 +374,16 @@ function avgPoolCases(): AuditCase<AvgPoolAttrs>[] {
 
 // ---- public functions ----
 
-/** max_pool2d of x [N, C, H, W] (stride defaults to kernelSize). Differentiable in x. */
-export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
+/**
+ * max_pool2d of x [N, C, H, W] (stride defaults to kernelSize). Differentiable in x. `activation: 'relu'` gives
+ * relu(max_pool2d(x)) = max_pool2d(relu(x)) in one op (max_pool2d_relu).
+ */
+export function maxPool2d(x: Tensor, opts: MaxPool2dOptions & { activation?: 'none' | 'relu' }): Tensor {
   const op = 'max_pool2d';
   const kernel = toPair(op, 'kernelSize', opts.kernelSize, 1);
-  return maxPool2dOp([x], {
+  const act = opts.activation ?? 'none';
+  if (act !== 'none' && act !== 'relu') throw new RangeError(`max_pool2d: activation must be 'none' or 'relu', got ${JSON.stringify(act)}`);
+  return (act === 'relu' ? maxPool2dReluOp : maxPool2dOp)([x], {
     kernel, stride: toPair(op, 'stride', opts.stride ?? kernel, 1), padding: toPair(op, 'padding', opts.padding ?? 0, 0),
     dilation: toPair(op, 'dilation', opts.dilation ?? 1, 1), ceilMode: opts.ceilMode ?? false,
   });

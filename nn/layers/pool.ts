@@ -9,8 +9,9 @@ export class MaxPool2d extends Module {
   constructor(readonly kernelSize: number, readonly cfg: PoolConfig & { dilation?: number } = {}) {
     super();
   }
-  forward(x: Tensor): Tensor {
-    return maxPool2d(x, { kernelSize: this.kernelSize, ...this.cfg });
+  /** `activation: 'relu'` applies a preceding relu in the same op (max commutes with relu; Sequential does it). */
+  forward(x: Tensor, activation: 'none' | 'relu' = 'none'): Tensor {
+    return maxPool2d(x, { kernelSize: this.kernelSize, ...this.cfg, activation });
   }
 }
 

@@ -1,18 +1,24 @@
 /**
  * Containers and shape layers: Sequential (children named 0, 1, ... as PyTorch), Flatten, Identity.
- * Sequential runs a Conv2d directly followed by a plain relu Activation as one fused conv2d_relu op: the same
- * values and gradients, without the activation's own pass over the feature map forward and backward.
+ * Sequential fuses a plain relu Activation into its neighbour, with the same values and gradients and without
+ * the activation's own passes over the feature map: followed by a MaxPool2d, it becomes the pool's epilogue
+ * (max_pool2d_relu: max commutes with relu, and the backward mask then covers the pooled map only); otherwise,
+ * right after a Conv2d, the convolution's (conv2d_relu).
  */
 import { Module } from '../module.js';
 import { flatten } from '../../engine/ops/index.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { Conv2d } from './conv2d.js';
 import { Activation } from './activation.js';
+import { MaxPool2d } from './pool.js';
 
-/** Whether m and next run as conv2d_relu. Not when either forward was replaced on the instance (a hook, as nn/summary.ts installs: it must see both layers). */
-function fusesWithRelu(m: Module, next: Module | undefined): next is Activation {
-  return m instanceof Conv2d && next instanceof Activation && next.spec.name === 'relu'
-    && !Object.hasOwn(m, 'forward') && !Object.hasOwn(next, 'forward');
+/** A plain relu whose forward nobody replaced on the instance (a hook, as nn/summary.ts installs, must see every layer). */
+function isRelu(m: Module | undefined): m is Activation {
+  return m instanceof Activation && m.spec.name === 'relu' && !Object.hasOwn(m, 'forward');
+}
+
+function unhooked<T extends Module>(m: Module | undefined, kind: abstract new (...args: never[]) => T): m is T {
+  return m instanceof kind && !Object.hasOwn(m, 'forward');
 }
 
 export class Sequential extends Module {
@@ -31,10 +37,14 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (let i = 0; i < this.layers.length; i++) {
-      const m = this.layers[i]!;
-      if (fusesWithRelu(m, this.layers[i + 1])) {
-        y = (m as Conv2d).forward(y, 'relu');
+    const l = this.layers;
+    for (let i = 0; i < l.length; i++) {
+      const m = l[i]!;
+      if (isRelu(m) && unhooked(l[i + 1], MaxPool2d)) {
+        y = (l[i + 1] as MaxPool2d).forward(y, 'relu');
+        i++;
+      } else if (unhooked(m, Conv2d) && isRelu(l[i + 1]) && !unhooked(l[i + 2], MaxPool2d)) {
+        y = m.forward(y, 'relu');
         i++;
       } else {
         y = m.forward(y);

@@ -1,11 +1,11 @@
 /**
- * Sequential's conv + relu fusion: a Conv2d followed by a plain relu Activation runs as one conv2d_relu op,
- * with the values and gradients of the two layers run apart; other activations, and layers whose forward is
- * hooked (nn/summary.ts), are not fused.
+ * Sequential's relu fusions: a plain relu Activation followed by a MaxPool2d runs as max_pool2d_relu, and
+ * otherwise after a Conv2d as conv2d_relu, with the values and gradients of the layers run apart; other
+ * activations, and layers whose forward is hooked (nn/summary.ts), are not fused.
  */
 import { describe, expect, it } from 'vitest';
 import { useDevice, expectClose } from '../helpers.js';
-import { Conv2d, Activation, Sequential } from '../../nn/layers/index.js';
+import { Conv2d, Activation, Sequential, MaxPool2d } from '../../nn/layers/index.js';
 import { Generator, rand } from '../../engine/rng.js';
 import { summarize } from '../../nn/summary.js';
 import { scope } from '../../engine/scope.js';
@@ -41,6 +41,20 @@ describe('Sequential conv + relu fusion', () => {
     expectClose(wf, wa, 1e-5, 1e-5, 'dweight');
   });
 
+  it('conv, relu, max-pool: the relu moves into the pool, with the values and gradients of the three apart', async () => {
+    const g = new Generator(7);
+    const conv = new Conv2d(2, 3, 3, { padding: 1, generator: g });
+    const net = new Sequential(conv, new Activation('relu'), new MaxPool2d(2));
+    const x = o.sub(rand([2, 2, 6, 6], { generator: g }), 0.5);
+    let fused: ReturnType<typeof o.valueAndGrad> | null = null;
+    const seen = kernelsOf(() => { fused = o.valueAndGrad((t) => o.sum(o.square(net.forward(t))), [x]); });
+    expect(seen.filter((k) => k === 'activation')).toEqual([]);
+    expect(seen).toContain('pool_max');
+    const apart = o.valueAndGrad((t) => o.sum(o.square(o.maxPool2d(o.relu(conv.forward(t)), { kernelSize: 2 }))), [x]);
+    expectClose(await fused!.value.read(), await apart.value.read(), 1e-5, 1e-5, 'loss');
+    expectClose(await fused!.grads[0]!.read(), await apart.grads[0]!.read(), 1e-5, 1e-5, 'dx');
+  });
+
   it('leaves other activations and hooked layers alone', () => {
     const g = new Generator(6);
     const x = rand([1, 2, 4, 4], { generator: g });
@@ -49,5 +63,7 @@ describe('Sequential conv + relu fusion', () => {
     const relu = new Sequential(new Conv2d(2, 2, 3, { generator: g }), new Activation('relu'));
     const rows = scope(() => summarize(relu, [1, 2, 4, 4]).rows);
     expect(rows.map((r) => r.type)).toEqual(['Conv2d', 'Activation']);
+    const pooled = new Sequential(new Conv2d(2, 2, 3, { padding: 1, generator: g }), new Activation('relu'), new MaxPool2d(2));
+    expect(scope(() => summarize(pooled, [1, 2, 4, 4]).rows).map((r) => r.type)).toEqual(['Conv2d', 'Activation', 'MaxPool2d']);
   });
 });
