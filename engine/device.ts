@@ -4,6 +4,7 @@
  */
 import { create, globals } from 'webgpu';
 import { BufferPool } from './pool.js';
+import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
 import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
@@ -15,6 +16,12 @@ export interface DeviceOptions {
   powerPreference?: GPUPowerPreference;
   /** Safety cap on dispatches recorded before a submit is forced (default 512). */
   maxDispatchesPerSubmit?: number;
+  /**
+   * Milliseconds between the main thread's polls for GPU completion (env ROBUSTGPU_POLL_MS; engine/poll.ts).
+   * Default: 1 on a software adapter, whose GPU work runs on the same CPU cores the polling would take;
+   * 0 (poll as fast as the event loop turns, lowest latency) on a hardware GPU. Process-wide.
+   */
+  pollIntervalMs?: number;
 }
 
 export class DeviceLostError extends Error {}
@@ -74,6 +81,11 @@ export class Device {
     Object.assign(globalThis, globals);
     const backend = opts.backend ?? process.env.ROBUSTGPU_BACKEND;
     const adapterName = opts.adapter ?? process.env.ROBUSTGPU_ADAPTER;
+    const envPoll = process.env.ROBUSTGPU_POLL_MS;
+    const poll = opts.pollIntervalMs ?? (envPoll !== undefined && envPoll !== '' ? Number(envPoll) : undefined);
+    if (poll !== undefined && (!Number.isFinite(poll) || poll < 0)) {
+      throw new RangeError(`pollIntervalMs (or ROBUSTGPU_POLL_MS) must be a number of milliseconds >= 0, got '${opts.pollIntervalMs ?? envPoll}'`);
+    }
     if (backend === 'null') throw new NoAdapterError("backend 'null' computes nothing and is refused. " + INSTALL_HINT);
     const flags: string[] = [];
     if (backend) flags.push(`backend=${backend}`);
@@ -102,6 +114,7 @@ export class Device {
       features: [...gpu.features].sort(), limits,
     };
     if (/null/i.test(info.backend)) throw new NoAdapterError("only Dawn's 'null' backend was found; it computes nothing. " + INSTALL_HINT);
+    setPollInterval(poll ?? (info.fallback ? 1 : 0));
     return new Device(gpu, info, opts, navigatorGpu);
   }
 

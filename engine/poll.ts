@@ -1,0 +1,36 @@
+/**
+ * How the main thread waits for Dawn. While a WebGPU promise (onSubmittedWorkDone, mapAsync) is pending,
+ * Dawn's Node binding polls for its completion from a `setImmediate` callback that queues the next one: the
+ * event loop spins and the main thread takes a whole core. On a CPU adapter (lavapipe, 2 cores here) that core
+ * is taken from the threads doing the GPU work: a conv2d that took 97 ms from submit to completion took 65 ms
+ * when the main thread slept instead (scratch measurement, median of 9, bench/RESULTS.md).
+ *
+ * `setPollInterval(ms)` makes those polls timers of `ms` milliseconds instead. It wraps the global setImmediate
+ * once and delays only native callbacks (Dawn's poll is a native function; Node's and user code's
+ * callbacks are JavaScript and keep setImmediate's semantics). Dawn never cancels its poll, so the
+ * different handle type a delayed call returns is never passed to clearImmediate.
+ */
+let intervalMs = 0;
+let installed = false;
+
+const isNative = (fn: unknown): boolean => typeof fn === 'function' && /\{\s*\[native code\]\s*\}\s*$/.test(Function.prototype.toString.call(fn));
+
+/** Polls for GPU completion every `ms` milliseconds (0: as fast as the event loop turns, Dawn's default). */
+export function setPollInterval(ms: number): void {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`poll interval must be a finite number of milliseconds >= 0, got ${ms}`);
+  intervalMs = ms;
+  if (ms === 0 || installed) return;
+  installed = true;
+  const original = globalThis.setImmediate;
+  const wrapped = function setImmediate(fn: (...args: unknown[]) => void, ...args: unknown[]): NodeJS.Immediate {
+    if (intervalMs > 0 && isNative(fn)) return setTimeout(fn, intervalMs, ...args) as unknown as NodeJS.Immediate;
+    return original(fn, ...args);
+  };
+  // Keeps util.promisify(setImmediate) (a symbol property) and the like working.
+  Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(original));
+  globalThis.setImmediate = wrapped as typeof globalThis.setImmediate;
+}
+
+export function pollInterval(): number {
+  return intervalMs;
+}
