@@ -4,6 +4,7 @@
  */
 import { Device } from '../../engine/device.js';
 import { comparePeers, formatPeerRows, peerTargets, type PeerOptions } from './index.js';
+import { WORKLOADS } from './workloads.js';
 
 function parse(argv: string[]): PeerOptions & { json: boolean } {
   const o: PeerOptions & { json: boolean } = { json: false };
@@ -27,7 +28,10 @@ try {
   const { vendor, architecture, description } = device.info;
   const adapter = [vendor, architecture, description].filter(Boolean).join(' / ');
   const rows = await comparePeers(device, { ...opts, log: (l) => process.stderr.write(`${l}\n`) });
-  if (opts.json) {
+  if (!rows.length) {
+    process.stderr.write(`no workload matches the filter '${opts.filter}'; the workloads: ${WORKLOADS.map((w) => w.name).join(', ')}\n`);
+    process.exitCode = 2;
+  } else if (opts.json) {
     console.log(JSON.stringify({ date: new Date().toISOString(), adapter, peerDevice: opts.peerDevice ?? 'shared', rows, targets: peerTargets(rows) }, null, 2));
   } else {
     console.log(`robustgpu vs peers, ${new Date().toISOString()}, adapter: ${adapter}, peers on ${opts.peerDevice === 'own' ? 'their own devices' : "robustgpu's GPUDevice"}`);
