@@ -14,7 +14,7 @@ import { keep, scope } from '../engine/scope.js';
 import { SGD } from '../engine/optim/index.js';
 import { buildModel, PreActResNet18, WideResNet } from '../nn/models/index.js';
 import { summarize } from '../nn/summary.js';
-import { standardStep, pgdAtStep, tradesStep } from '../training/steps.js';
+import { standardStep, pgdAtStep, tradesStep, type Batch } from '../training/steps.js';
 import { pgdAttack, type AttackConfig } from '../training/attacks/pgd.js';
 import type { Module } from '../nn/module.js';
 import type { Device } from '../engine/device.js';
@@ -52,7 +52,21 @@ export function stepConfigs(quick: boolean): StepConfig[] {
 }
 
 export const STEP_KINDS = ['pgd-10 attack', 'standard', 'pgd-at-10', 'trades-10'] as const;
-type StepKind = (typeof STEP_KINDS)[number];
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/**
+ * What records each step kind (through the training step functions): eps 0.1, step 0.01 on grey images
+ * (Fashion-MNIST's usual budget), 8/255 and 2/255 on colour ones; 10 attack steps; TRADES beta 6.
+ */
+export function stepRecorders(model: Module, opt: SGD, batch: Batch, grey: boolean): Record<StepKind, () => unknown> {
+  const attack: AttackConfig = { eps: grey ? 0.1 : 8 / 255, alpha: grey ? 0.01 : 2 / 255, steps: 10, generator: new Generator(13) };
+  return {
+    'pgd-10 attack': () => pgdAttack(model, batch.x, batch.y, attack),
+    standard: () => standardStep(model, opt, batch),
+    'pgd-at-10': () => pgdAtStep(model, opt, batch, attack),
+    'trades-10': () => tradesStep(model, opt, batch, { ...attack, beta: 6 }),
+  };
+}
 /** Forward-pass equivalents of each step (see the header). */
 const PASSES: Record<StepKind, number> = { 'pgd-10 attack': 20, standard: 3, 'pgd-at-10': 23, 'trades-10': 27 };
 
@@ -73,15 +87,7 @@ async function runConfig(ctx: BenchContext, cfg: StepConfig, kinds: StepKind[]):
   try {
     // summarize's forward output escapes its own scope; this scope disposes it
     const F = scope(() => summarize(model, [1, ...cfg.input]).flops) * B;
-    const grey = cfg.input[0] === 1;
-    const attack: AttackConfig = { eps: grey ? 0.1 : 8 / 255, alpha: grey ? 0.01 : 2 / 255, steps: 10, generator: new Generator(13) };
-    const batch = { x, y };
-    const run: Record<StepKind, () => unknown> = {
-      'pgd-10 attack': () => pgdAttack(model, x, y, attack),
-      standard: () => standardStep(model, opt, batch),
-      'pgd-at-10': () => pgdAtStep(model, opt, batch, attack),
-      'trades-10': () => tradesStep(model, opt, batch, { ...attack, beta: 6 }),
-    };
+    const run = stepRecorders(model, opt, { x, y }, cfg.input[0] === 1);
     // The kinds are timed interleaved, so that the target ratios compare times from the same phases of the host.
     const measured = await ctx.measureTogether(kinds.map((k) => [{
       suite: 'step', name: `${cfg.name} ${k}`, shape: `[${B},${cfg.input.join(',')}], SGD momentum`,
