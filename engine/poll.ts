@@ -2,7 +2,7 @@
  * How the main thread waits for Dawn. While a WebGPU promise (onSubmittedWorkDone, mapAsync) is pending,
  * Dawn's Node binding polls for its completion from a `setImmediate` callback that queues the next one: the
  * event loop spins and the main thread takes a whole core. On a CPU adapter (lavapipe, 2 cores here) that core
- * is taken from the threads doing the GPU work: a conv2d that took 97 ms from submit to completion took 65 ms
+ * is taken from the threads doing the GPU work: a conv2d that took 97-112 ms from submit to completion took 65 ms
  * when the main thread slept instead (scratch measurement, median of 9, bench/RESULTS.md).
  *
  * `setPollInterval(ms)` makes those polls timers of `ms` milliseconds instead. It wraps the global setImmediate
