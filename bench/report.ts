@@ -35,6 +35,8 @@ export interface BenchRow {
   dispatches?: number;
   submissions?: number;
   notes?: string;
+  /** Our throughput as a fraction of a reference engine's on the same row (its time / ours; bench/reference.ts). */
+  ofReference?: number;
 }
 
 export interface BenchPeak {
@@ -70,6 +72,8 @@ export interface BenchHeader {
   node: string;
   mode: 'quick' | 'full';
   filter: string[] | null;
+  /** The reference run joined to the rows ('of ref' column), when one was given. */
+  reference?: { engine: string; device: string; date: string; precision: string; timing: string; file: string; matched: number };
 }
 
 export interface BenchReport {
@@ -131,15 +135,24 @@ const COLUMNS: { head: string; cell: (r: BenchRow) => string; left?: boolean }[]
   { head: 'subm', cell: (r) => (r.submissions === undefined ? '' : String(r.submissions)) },
   { head: 'notes', cell: (r) => r.notes ?? '', left: true },
 ];
+const REFERENCE_COLUMN = { head: 'of ref', cell: (r: BenchRow) => pct(r.ofReference) };
+
+/** The columns of a table of these rows: 'of ref' only when some row has a reference. */
+function columnsFor(rows: BenchRow[]): typeof COLUMNS {
+  if (!rows.some((r) => r.ofReference !== undefined)) return COLUMNS;
+  const at = COLUMNS.findIndex((c) => c.head === 'img/s') + 1;
+  return [...COLUMNS.slice(0, at), REFERENCE_COLUMN, ...COLUMNS.slice(at)];
+}
 
 /** The rows as an aligned plain-text table (markdown-compatible pipes, so RESULTS.md can take it as is). */
 export function formatTable(rows: BenchRow[]): string {
+  const cols = columnsFor(rows);
   // '|' inside a cell (the peers' names) is escaped so that the markdown table keeps its columns
-  const cells = rows.map((r) => COLUMNS.map((c) => c.cell(r).replaceAll('|', '\\|')));
-  const widths = COLUMNS.map((c, i) => Math.max(c.head.length, ...cells.map((row) => row[i]!.length)));
-  const line = (v: string[]) => `| ${v.map((s, i) => (COLUMNS[i]!.left ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join(' | ')} |`;
-  const rule = `|${widths.map((w, i) => (COLUMNS[i]!.left ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
-  return [line(COLUMNS.map((c) => c.head)), rule, ...cells.map(line)].join('\n');
+  const cells = rows.map((r) => cols.map((c) => c.cell(r).replaceAll('|', '\\|')));
+  const widths = cols.map((c, i) => Math.max(c.head.length, ...cells.map((row) => row[i]!.length)));
+  const line = (v: string[]) => `| ${v.map((s, i) => (cols[i]!.left ? s.padEnd(widths[i]!) : s.padStart(widths[i]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (cols[i]!.left ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(cols.map((c) => c.head)), rule, ...cells.map(line)].join('\n');
 }
 
 export function formatTarget(t: TargetCheck): string {
@@ -153,6 +166,8 @@ export function formatHeader(h: BenchHeader, peak: BenchPeak | null): string {
     `robustgpu bench, ${h.date} (${h.mode}${h.filter ? `, filter ${h.filter.map((f) => `'${f}'`).join(' or ')}` : ''})`,
     `adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')} (backend ${a.backend}); Node ${h.node}`,
     `timing: ${h.timing}`,
+    ...(h.reference ? [`reference: ${h.reference.engine} on ${h.reference.device} (${h.reference.precision}; ${h.reference.timing}; ${h.reference.date}; ${h.reference.file}), ` +
+      `${h.reference.matched} rows matched; 'of ref' = its median time / ours, our throughput as a fraction of its`] : []),
     peak
       ? `peak: bandwidth ${peak.gbps.toFixed(2)} GB/s (${peak.gbpsFrom}), arithmetic ${peak.gflops.toFixed(2)} GFLOP/s (${peak.gflopsFrom}); ` +
         "'peak F' and 'peak BW' are fractions of these"

@@ -2,7 +2,7 @@
  * Benchmark entry point (the CLI's `bench` command calls runBench): the peak probe, then every suite in a
  * fixed order on one device, the peer comparison if asked for, then one report (table or JSON).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Device, type DeviceOptions } from '../engine/device.js';
 import { BenchContext } from './context.js';
@@ -14,6 +14,7 @@ import { convSuite } from './conv2d.js';
 import { batchNormSuite, activationSuite, lossSuite, pgdKernelSuite } from './memory_bound.js';
 import { optimSuite } from './optim.js';
 import { stepSuite } from './steps.js';
+import { applyReference, loadReference } from './reference.js';
 
 export type { BenchRow, BenchReport } from './report.js';
 
@@ -36,6 +37,10 @@ export interface BenchOptions {
    * is given or the filter names 'peer', and bench/peers/ is present.
    */
   peers?: boolean;
+  /** A reference run of the same rows (bench/torch/torch_bench.py's JSON): adds the 'of ref' column. */
+  against?: string;
+  /** Also writes the JSON report to this file (the table still goes to `out`). */
+  jsonFile?: string;
   /** Where the table or JSON goes (default console.log). */
   out?: (text: string) => void;
   /** Where progress lines go (default: stderr, except with json). null: nowhere. */
@@ -93,6 +98,8 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const reps = opts.reps ?? (quick ? 3 : 10);
   if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`bench: reps must be a positive integer, got ${reps}`);
   const filter = filters(opts.filter);
+  // Read before the (long) run, so that a bad file fails at once.
+  const reference = opts.against === undefined ? null : loadReference(opts.against);
   const out = opts.out ?? ((s: string) => console.log(s));
   const progress = opts.progress !== undefined ? opts.progress : opts.json ? null : (s: string) => process.stderr.write(`${s}\n`);
   const device = await Device.create(opts.device);
@@ -111,7 +118,12 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   } finally {
     device.destroy();
   }
+  if (reference) {
+    const { engine, device: card, date, precision, timing } = reference;
+    header.reference = { engine, device: card, date, precision, timing, file: opts.against!, matched: applyReference(ctx.rows, reference) };
+  }
   const report: BenchReport = { header, peak: applyPeak(ctx.rows), rows: ctx.rows, targets: ctx.targets, skipped: ctx.skipped };
+  if (opts.jsonFile) writeFileSync(opts.jsonFile, `${reportJson(report)}\n`);
   out(opts.json ? reportJson(report) : formatReport(report));
   return report;
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The NVIDIA-GPU measurement in one command: PyTorch's float32 (TF32 off) timings of the bench's rows, then
+# the full robustgpu bench (peers included) joined to them ('of ref': our throughput as a fraction of PyTorch's
+# on the same card, in the same run). For a session lent a GPU through the device tool, from the project root:
+#   npm ci && npx tsc -p tsconfig.json && ../shared/gpu/pack.sh
+#   run(carry: [".devpack", "dist"], command: "bash .devpack/enter.sh bash bench/gpu_run.sh")
+# Results land in $OUT (torch.json, bench.json, bench.txt, logs); copy bench.txt into bench/RESULTS.md with the
+# card's name. PYTHON picks the interpreter (default python3). TORCH_ARGS and BENCH_ARGS add options (e.g. a --filter to split the run across two calls).
+set -euo pipefail
+out=${OUT:-/tmp/robustgpu-gpu}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+# shellcheck disable=SC2086  # the ARGS variables hold several words on purpose
+"${PYTHON:-python3}" bench/torch/torch_bench.py --out "$out/torch.json" ${TORCH_ARGS:-} 2>&1 | tee "$out/torch.log"
+node dist/bin/robustgpu.js info > "$out/info.txt" 2>&1
+# shellcheck disable=SC2086
+node dist/bin/robustgpu.js bench --against "$out/torch.json" --json-out "$out/bench.json" ${BENCH_ARGS:-} 2> "$out/bench.progress" | tee "$out/bench.txt"

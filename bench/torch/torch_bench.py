@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""PyTorch float32 reference timings for `robustgpu bench --against FILE`.
+
+Runs the workloads of robustgpu's suites under the same row names (suite + name), so that the bench can
+report each of its rows as a fraction of PyTorch's throughput on the same card:
+  matmul    square GEMMs 256, 512, 1024 (suite 'matmul', names '256', ...);
+  conv2d    every distinct ResNet-18 and WRN-28-10 CIFAR convolution at batch 32 and 128: forward, input
+            gradient (dx) and weight gradient (dw), each timed alone (torch.nn.grad's conv2d_input/weight);
+  step      PreAct ResNet-18 and WRN-28-10 at batch 128: a PGD-10 attack alone, a standard step, a PGD-AT step
+            (Madry: eps 8/255, step 2/255, 10 steps, random start, BN in eval mode during the attack, SGD with
+            momentum 0.9 and weight decay 5e-4), and a TRADES-10 step (beta 6), as bench/steps.ts does.
+float32 with TF32 off (torch.backends.*.allow_tf32 = False), cuDNN benchmark mode on, channels-first.
+Timing: CUDA events around each repetition on a GPU (wall clock on the CPU), median after warm-up runs.
+
+Usage:  python3 bench/torch/torch_bench.py [--device cuda|cpu] [--quick] [--reps N] [--filter TEXT] --out FILE
+On the GPU machines the plain `python3` holds PyTorch; see bench/gpu_run.sh. --quick takes batch-8 convs and
+width-16 / WRN-16-4 steps at batch 8 (the bench's quick mode), small enough for a CPU check.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from make_model_fixtures import PreActResNet18, WideResNet  # noqa: E402  (the reference architectures)
+
+
+def resnet_layers(stem, widths, strides):
+    """The distinct convolutions of a CIFAR ResNet, as bench/conv2d.ts lists them (same order, same names)."""
+    out = [(3, stem, 32, 3, 1)]
+    c, h = stem, 32
+    for o, s in zip(widths, strides):
+        out.append((c, o, h, 3, s))
+        if s != 1 or c != o:
+            out.append((c, o, h, 1, s))
+        h //= s
+        out.append((o, o, h, 3, 1))
+        c = o
+    seen, uniq = set(), []
+    for l in out:
+        if l not in seen:
+            seen.add(l)
+            uniq.append(l)
+    return uniq
+
+
+RESNET18 = resnet_layers(64, [64, 128, 256, 512], [1, 2, 2, 2])
+WRN28_10 = resnet_layers(16, [160, 320, 640], [1, 2, 2])
+
+
+def conv_name(model, n, c, o, h, k, s):
+    return f"{model} b{n} {k}x{k} {c}->{o} {h}x{h}" + (f" s{s}" if s > 1 else "")
+
+
+class Timer:
+    def __init__(self, device, reps, warmup):
+        self.device, self.reps, self.warmup = device, reps, warmup
+
+    def median_ms(self, fn):
+        for _ in range(self.warmup):
+            fn()
+        times = []
+        for _ in range(self.reps):
+            if self.device.type == "cuda":
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                fn()
+                b.record()
+                torch.cuda.synchronize()
+                times.append(a.elapsed_time(b))
+            else:
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+        return statistics.median(times)
+
+
+def bench_matmul(t, dev, rows):
+    for n in (256, 512, 1024):
+        a, b = torch.rand(n, n, device=dev), torch.rand(n, n, device=dev)
+        ms = t.median_ms(lambda: torch.mm(a, b))
+        rows.append({"suite": "matmul", "name": str(n), "medianMs": ms, "gflops": 2 * n**3 / ms / 1e6})
+
+
+def bench_conv(t, dev, rows, batches, wanted):
+    for n in batches:
+        for model, layers in (("resnet18", RESNET18), ("wrn28-10", WRN28_10)):
+            for (c, o, h, k, s) in layers:
+                base = conv_name(model, n, c, o, h, k, s)
+                if not wanted(f"conv2d {base}"):
+                    continue
+                p = 1 if k == 3 else 0
+                x = torch.rand(n, c, h, h, device=dev)
+                w = torch.rand(o, c, k, k, device=dev) - 0.5
+                y = F.conv2d(x, w, stride=s, padding=p)
+                gy = torch.rand_like(y)
+                flops = 2 * n * o * y.shape[2] * y.shape[3] * c * k * k
+                passes = {
+                    "fwd": lambda: F.conv2d(x, w, stride=s, padding=p),
+                    "dx": lambda: torch.nn.grad.conv2d_input(x.shape, w, gy, stride=s, padding=p),
+                    "dw": lambda: torch.nn.grad.conv2d_weight(x, w.shape, gy, stride=s, padding=p),
+                }
+                for pas, fn in passes.items():
+                    ms = t.median_ms(fn)
+                    rows.append({"suite": "conv2d", "name": f"{base} {pas}", "medianMs": ms, "gflops": flops / ms / 1e6})
+
+
+def pgd(model, x, y, eps, alpha, steps):
+    """PGD-Linf from a uniform random start; the model's BN layers in eval mode; no parameter gradients."""
+    was = model.training
+    model.eval()
+    delta = (torch.rand_like(x) * 2 - 1) * eps
+    adv = (x + delta).clamp(0, 1)
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        loss = F.cross_entropy(model(adv), y)
+        (g,) = torch.autograd.grad(loss, [adv])
+        adv = torch.min(torch.max(adv.detach() + alpha * g.sign(), x - eps), x + eps).clamp(0, 1)
+    model.train(was)
+    return adv.detach()
+
+
+def trades_adv(model, x, eps, alpha, steps):
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        p_nat = F.softmax(model(x), dim=1)
+    adv = x + 0.001 * torch.randn_like(x)
+    for _ in range(steps):
+        adv.requires_grad_(True)
+        loss = F.kl_div(F.log_softmax(model(adv), dim=1), p_nat, reduction="sum")
+        (g,) = torch.autograd.grad(loss, [adv])
+        adv = torch.min(torch.max(adv.detach() + alpha * g.sign(), x - eps), x + eps).clamp(0, 1)
+    model.train(was)
+    return adv.detach()
+
+
+def bench_steps(t, dev, rows, configs, wanted):
+    eps, alpha = 8 / 255, 2 / 255
+    for name, build, batch in configs:
+        kinds = [k for k in ("pgd-10 attack", "standard", "pgd-at-10", "trades-10") if wanted(f"step {name} {k}")]
+        if not kinds:
+            continue
+        model = build().to(dev).train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        x = torch.rand(batch, 3, 32, 32, device=dev)
+        y = torch.arange(batch, device=dev) * 7 % 10
+
+        def update(loss_fn):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            opt.step()
+
+        def trades_loss():
+            adv = trades_adv(model, x, eps, alpha, 10)
+            nat = model(x)
+            kl = F.kl_div(F.log_softmax(model(adv), dim=1), F.softmax(nat, dim=1), reduction="sum") / batch
+            return F.cross_entropy(nat, y) + 6 * kl
+
+        run = {
+            "pgd-10 attack": lambda: pgd(model, x, y, eps, alpha, 10),
+            "standard": lambda: update(lambda: F.cross_entropy(model(x), y)),
+            "pgd-at-10": lambda: update(lambda: F.cross_entropy(model(pgd(model, x, y, eps, alpha, 10)), y)),
+            "trades-10": lambda: update(trades_loss),
+        }
+        for k in kinds:
+            ms = t.median_ms(run[k])
+            rows.append({"suite": "step", "name": f"{name} {k}", "medianMs": ms, "imagesPerSec": batch / ms * 1e3})
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--filter", default="", help="comma-separated substrings of 'suite name' (default: everything)")
+    ap.add_argument("--out", required=True, help="JSON file to write")
+    a = ap.parse_args()
+    dev = torch.device(a.device)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+    filters = [f.strip().lower() for f in a.filter.split(",") if f.strip()]
+
+    def wanted(key):
+        return not filters or any(f in key.lower() for f in filters)
+
+    reps = a.reps or (3 if a.quick else 10)
+    t = Timer(dev, reps, warmup=2)
+    rows = []
+    if wanted("matmul"):
+        bench_matmul(t, dev, rows)
+    bench_conv(t, dev, rows, [8] if a.quick else [32, 128], wanted)
+    steps = [
+        ("preact_resnet18 w16 b8", lambda: PreActResNet18(width=16), 8), ("wrn-16-4 b8", lambda: WideResNet(depth=16, widen_factor=4), 8),
+    ] if a.quick else [
+        ("preact_resnet18 b128", lambda: PreActResNet18(), 128), ("wrn-28-10 b128", lambda: WideResNet(depth=28, widen_factor=10), 128),
+    ]
+    bench_steps(t, dev, rows, steps, wanted)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    doc = {
+        "engine": f"PyTorch {torch.__version__}", "device": name, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "precision": "float32, TF32 off", "timing": "CUDA events" if dev.type == "cuda" else "wall clock", "reps": reps, "rows": rows,
+    }
+    with open(a.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(f"torch_bench: {len(rows)} rows on {name} ({doc['engine']}) -> {a.out}")
+
+
+if __name__ == "__main__":
+    main()
