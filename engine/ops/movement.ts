@@ -1,6 +1,7 @@
 /**
  * Movement ops. reshape is a view (shared storage); permute, slice, concat and broadcast_to copy through
- * the one strided-copy kernel, which moves 32-bit words and so serves every dtype.
+ * the one strided-copy kernel, which moves 32-bit words and so serves every dtype, except where a copy moves
+ * a whole buffer in order (after size-1 dims are dropped): that is a plain buffer-to-buffer copy.
  */
 import { defineOp } from '../op.js';
 import { empty } from '../create.js';
