@@ -6,9 +6,11 @@
  * when the main thread slept instead (scratch measurement, median of 9, bench/RESULTS.md).
  *
  * `setPollInterval(ms)` makes those polls timers of `ms` milliseconds instead. It wraps the global setImmediate
- * once and delays only native callbacks (Dawn's poll is a native function; Node's and user code's
- * callbacks are JavaScript and keep setImmediate's semantics). Dawn never cancels its poll, so the
- * different handle type a delayed call returns is never passed to clearImmediate.
+ * once and delays only native callbacks: Dawn's poll is a native function, while callbacks written in
+ * JavaScript keep setImmediate's semantics. Other native callbacks are delayed too (a bound function, or a
+ * promise's resolve passed directly, as in `new Promise(setImmediate)`): they run after `ms` instead of at
+ * once, which only slows such yields. A delayed call returns a Timeout, not an Immediate; Dawn never cancels
+ * its poll, and clearImmediate on a Timeout does nothing worse than not cancel it.
  */
 let intervalMs = 0;
 let installed = false;
