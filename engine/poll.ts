@@ -9,8 +9,8 @@
  * once and delays only native callbacks: Dawn's poll is a native function, while callbacks written in
  * JavaScript keep setImmediate's semantics. Other native callbacks are delayed too (a bound function, or a
  * promise's resolve passed directly, as in `new Promise(setImmediate)`): they run after `ms` instead of at
- * once, which only slows such yields. A delayed call returns a Timeout, not an Immediate; Dawn never cancels
- * its poll, and clearImmediate on a Timeout does nothing worse than not cancel it.
+ * once, which only slows such yields. A delayed call returns a Timeout, not an Immediate, so clearImmediate is
+ * wrapped too and cancels such handles with clearTimeout (Node's own would corrupt its immediate counts).
  */
 let intervalMs = 0;
 let installed = false;
@@ -24,13 +24,23 @@ export function setPollInterval(ms: number): void {
   if (ms === 0 || installed) return;
   installed = true;
   const original = globalThis.setImmediate;
+  const originalClear = globalThis.clearImmediate;
+  const delayed = new WeakSet<object>();
   const wrapped = function setImmediate(fn: (...args: unknown[]) => void, ...args: unknown[]): NodeJS.Immediate {
-    if (intervalMs > 0 && isNative(fn)) return setTimeout(fn, intervalMs, ...args) as unknown as NodeJS.Immediate;
+    if (intervalMs > 0 && isNative(fn)) {
+      const t = setTimeout(fn, intervalMs, ...args);
+      delayed.add(t);
+      return t as unknown as NodeJS.Immediate;
+    }
     return original(fn, ...args);
   };
   // Keeps util.promisify(setImmediate) (a symbol property) and the like working.
   Object.defineProperties(wrapped, Object.getOwnPropertyDescriptors(original));
   globalThis.setImmediate = wrapped as typeof globalThis.setImmediate;
+  globalThis.clearImmediate = function clearImmediate(handle: NodeJS.Immediate | undefined): void {
+    if (handle && delayed.has(handle)) clearTimeout(handle as unknown as NodeJS.Timeout);
+    else originalClear(handle);
+  } as typeof globalThis.clearImmediate;
 }
 
 export function pollInterval(): number {

@@ -29,6 +29,16 @@ describe('poll interval', () => {
     expect(await elapsed((done) => setImmediate(done.bind(null)))).toBeLessThan(150);
   });
 
+  it('clearImmediate cancels a delayed callback, and a plain one as before', async () => {
+    setPollInterval(20);
+    let ran = 0;
+    clearImmediate(setImmediate((() => { ran++; }).bind(null)));
+    clearImmediate(setImmediate(() => { ran++; }));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(ran).toBe(0);
+    expect(await elapsed((done) => setImmediate(() => done()))).toBeLessThan(150);
+  });
+
   it('GPU work completes and reads back with any interval', async () => {
     for (const ms of [0, 1, 5]) {
       setPollInterval(ms);
