@@ -6,13 +6,14 @@ import { runBench } from './run.js';
 export const benchSpec: CommandSpec = {
   name: 'bench',
   summary: 'Measure kernel and training-step throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
-  usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick] [--reps N] [--peers | --no-peers] [--against FILE]',
+  usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick | --full] [--reps N] [--peers | --no-peers] [--against FILE]',
   options: {
     filter: { type: 'string', arg: 'TEXT', description: "only cases whose 'suite name' contains TEXT (comma-separated alternatives)" },
     json: { type: 'boolean', description: 'print the report as JSON only' },
     'json-out': { type: 'string', arg: 'FILE', description: 'also write the JSON report to FILE' },
     against: { type: 'string', arg: 'FILE', description: "a reference run of the same rows (bench/torch/torch_bench.py's JSON): adds our throughput as a fraction of its ('of ref')" },
-    quick: { type: 'boolean', description: 'small shapes and batches, fewer repetitions (a few minutes on lavapipe)' },
+    quick: { type: 'boolean', description: 'small shapes and batches, fewer repetitions (a few minutes on lavapipe; the default on a software adapter)' },
+    full: { type: 'boolean', description: "the full configuration: every conv layer at batch 32 and 128, ResNet steps at batch 128 (the default on a GPU)" },
     reps: { type: 'string', arg: 'N', description: 'timed repetitions per case (default 10, whole steps 3; quick: 3, whole steps 2)' },
     peers: { type: 'boolean', description: 'also run the tfjs-webgpu / jax-js comparison (default in full mode)' },
     'no-peers': { type: 'boolean', description: 'skip the peer comparison' },
@@ -29,9 +30,10 @@ export async function benchCommand(argv: string[]): Promise<number> {
   const reps = v.reps === undefined ? undefined : numberOption('bench', 'reps', v.reps, 0);
   if (reps !== undefined && !(Number.isInteger(reps) && reps >= 1)) throw new UsageError(`bench: --reps expects a positive integer, got '${String(v.reps)}'`);
   if (v.peers && v['no-peers']) throw new UsageError('bench: --peers and --no-peers contradict each other');
+  if (v.quick && v.full) throw new UsageError('bench: --quick and --full contradict each other');
   const peers = v.peers ? true : v['no-peers'] ? false : undefined;
   await runBench({
-    filter: v.filter as string | undefined, json: !!v.json, quick: !!v.quick, reps, peers, device: deviceOptions(v),
+    filter: v.filter as string | undefined, json: !!v.json, quick: v.quick ? true : v.full ? false : undefined, reps, peers, device: deviceOptions(v),
     against: v.against as string | undefined, jsonFile: v['json-out'] as string | undefined,
   });
   return 0;

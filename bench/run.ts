@@ -26,7 +26,10 @@ export interface BenchOptions {
   filter?: string | string[];
   /** Prints one JSON document (the report) instead of the table. */
   json?: boolean;
-  /** Small shapes and batches, fewer repetitions: a few minutes on lavapipe. */
+  /**
+   * Small shapes and batches, fewer repetitions: a few minutes on lavapipe. Default: quick on a software
+   * adapter (the full configuration's WRN-28-10 steps at batch 128 take hours there), full on a GPU.
+   */
   quick?: boolean;
   /** Timed repetitions per case (default 10, 3 when quick; whole steps: 3, and 2 when quick). */
   reps?: number;
@@ -94,15 +97,16 @@ async function runPeers(ctx: BenchContext, filter: string[] | null): Promise<voi
 }
 
 export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
-  const quick = !!opts.quick;
-  const reps = opts.reps ?? (quick ? 3 : 10);
-  if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`bench: reps must be a positive integer, got ${reps}`);
+  if (opts.reps !== undefined && (!Number.isInteger(opts.reps) || opts.reps < 1)) throw new RangeError(`bench: reps must be a positive integer, got ${opts.reps}`);
   const filter = filters(opts.filter);
   // Read before the (long) run, so that a bad file fails at once.
   const reference = opts.against === undefined ? null : loadReference(opts.against);
   const out = opts.out ?? ((s: string) => console.log(s));
   const progress = opts.progress !== undefined ? opts.progress : opts.json ? null : (s: string) => process.stderr.write(`${s}\n`);
   const device = await Device.create(opts.device);
+  const quick = opts.quick ?? device.info.fallback;
+  const reps = opts.reps ?? (quick ? 3 : 10);
+  if (opts.quick === undefined && quick) progress?.('quick mode: the default on a software adapter (robustgpu bench --full for the full configuration: hours here)');
   const { vendor, architecture, description, backend } = device.info;
   const header: BenchHeader = {
     date: new Date().toISOString(), adapter: { vendor, architecture, description, backend }, timing: timingMethod(device),

@@ -98,6 +98,13 @@ describe('bench', () => {
     expect(dev().stats().liveTensors).toBe(0);
   });
 
+  it('without --quick or --full, a software adapter runs quick mode and says so', async () => {
+    const lines: string[] = [];
+    const report = await runBench({ reps: 1, filter: 'matmul 256', out: () => {}, progress: (l) => lines.push(l) });
+    expect(report.header.mode).toBe(dev().info.fallback ? 'quick' : 'full');
+    if (dev().info.fallback) expect(lines[0]).toMatch(/quick mode: the default on a software adapter/);
+  });
+
   it('filter: cases are matched on "suite name", case-insensitive, any alternative', () => {
     const ctx = new BenchContext(dev(), true, 1, ['matmul 256', 'relu'], null, false);
     expect(ctx.wants('matmul', '256')).toBe(true);
