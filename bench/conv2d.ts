@@ -89,7 +89,7 @@ export async function convSuite(ctx: BenchContext, shapes: ConvBenchShape[] = ct
     if (!passes.length) continue;
     await ctx.group('conv2d', passes.map((p) => `${s.name} ${p}`), async () => {
       const g = convGeometryOf(s);
-      const plan = weightGradPlan(g);
+      const plan = weightGradPlan(g, undefined, undefined, ctx.device.maxOutputsPerThread);
       const bufs = scope(() => ({
         x: full([g.N, g.C, g.H, g.W], 0.01, { device }),
         w: full([g.O, g.C / g.groups, g.KH, g.KW], 0.01, { device }),

@@ -66,6 +66,12 @@ export class Device {
   private gpuErrors: string[] = [];
   liveTensors = 0;
   liveBytes = 0;
+  /**
+   * Register-blocked kernels (matmul, conv2d) keep at most this many outputs per thread. On a GPU, 128: the
+   * 16x16 and 12x16 blocks measured best on lavapipe would need more registers than a GPU thread has (a prior,
+   * not yet measured on one: bench/gpu_run.sh). Unlimited on a software adapter.
+   */
+  readonly maxOutputsPerThread: number;
 
   private constructor(readonly gpu: GPUDevice, readonly info: DeviceInfo, opts: DeviceOptions, private navigatorGpu: GPU | null) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -73,6 +79,7 @@ export class Device {
     this.staging = new BufferPool(gpu, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
+    this.maxOutputsPerThread = info.fallback ? Infinity : 128;
     gpu.lost.then((l) => { this.lost ??= `${l.reason}: ${l.message}`; });
     gpu.onuncapturederror = (ev) => { this.gpuErrors.push((ev as GPUUncapturedErrorEvent).error.message); };
   }

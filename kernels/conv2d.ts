@@ -61,12 +61,13 @@ export const CONV_BLOCKS: readonly ConvBlock[] = [{ rows: 16, cols4: 4 }, { rows
  * Measured on lavapipe (GPU timestamps, median of 15): 16 x 16 against 12 x 16 took 21 vs 25 ms forward and 17 vs
  * 29 ms input gradient on 16 -> 32 channels at 14x14, batch 64; 77 vs 91 and 83 vs 92 ms on 64 -> 64 at 32x32, batch 8.
  */
-export function chooseConvBlock(rows: number, cols: number, segments = 1, uniformRows = false): ConvBlock {
-  let best = CONV_BLOCKS[0]!;
+export function chooseConvBlock(rows: number, cols: number, segments = 1, uniformRows = false, maxOutputs = Infinity): ConvBlock {
+  const menu = CONV_BLOCKS.filter((b) => b.rows * 4 * b.cols4 <= maxOutputs);
+  let best = menu[0] ?? CONV_BLOCKS[CONV_BLOCKS.length - 1]!;
   let bestCost = Infinity;
   const seg = Math.max(1, cols / segments);
   const u = uniformRows ? 0.5 : 1;
-  for (const b of CONV_BLOCKS) {
+  for (const b of menu) {
     const r = b.rows;
     const c = 4 * b.cols4;
     const colSlots = segments * Math.ceil(seg / c) * c;
@@ -103,7 +104,7 @@ export function runConv2dForward(d: Dispatcher, x: GPUBufferBinding, w: GPUBuffe
   }
   const p = shapeParams(g);
   const cols = g.N * g.OH * g.OW;
-  const b = block ?? chooseConvBlock(p.Og, cols, 1, true);
+  const b = block ?? chooseConvBlock(p.Og, cols, 1, true, d.maxOutputsPerThread);
   checkBlock('conv2d', b);
   d.run(fwd, {
     buffers: { x, w, bias: bias ?? w, y },
@@ -146,7 +147,7 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
   const phases = g.sh * g.sw;
   // The largest phase is the first: ceil(H / sh) x ceil(W / sw) pixels per image.
   const cols = g.N * Math.ceil(g.H / g.sh) * Math.ceil(g.W / g.sw);
-  const b = block ?? chooseConvBlock(p.Cg, cols, 1, true);
+  const b = block ?? chooseConvBlock(p.Cg, cols, 1, true, d.maxOutputsPerThread);
   checkBlock('conv2d input gradient', b);
   // Phases are interleaved along x: lavapipe hands each thread a contiguous range of workgroups, and the
   // phases' work differs (with a strided 1x1 conv, all of it is in one phase).
@@ -209,12 +210,12 @@ function tapRows(Og: number): number {
  * The kernel, block and how the weight gradient's reduction over N*OH*OW is split into chunks. `block` and
  * `forceChunks` force the choice (benchmarks, tests); a forced block selects the blocked kernel.
  */
-export function weightGradPlan(g: ConvGeometry, block?: ConvBlock, forceChunks?: number): WeightGradPlan {
+export function weightGradPlan(g: ConvGeometry, block?: ConvBlock, forceChunks?: number, maxOutputs = Infinity): WeightGradPlan {
   const Og = g.O / g.groups;
   const Cg = g.C / g.groups;
   const taps = g.KH * g.KW;
   const kernel = !block && taps > 1 && taps <= MAX_TAPS && Cg < TAPS_BELOW_CHANNELS ? 'taps' : 'blocked';
-  const b = kernel === 'taps' ? { rows: tapRows(Og), cols4: 1 } : block ?? chooseConvBlock(Og, Cg * taps, taps);
+  const b = kernel === 'taps' ? { rows: tapRows(Og), cols4: 1 } : block ?? chooseConvBlock(Og, Cg * taps, taps, false, maxOutputs);
   checkBlock('conv2d weight gradient', b);
   const numel = g.O * Cg * taps;
   const rows = g.N * g.OH;

@@ -34,6 +34,11 @@ function expandIncludes(file: string, seen: Set<string>): string {
 /** What kernel wrappers dispatch through (the engine's Device implements it). */
 export interface Dispatcher {
   run(kernel: Kernel, opts: { buffers: Record<string, GPUBufferBinding>; params?: ParamValues; overrides?: OverrideValues; workgroups: readonly [number, number, number] }): void;
+  /**
+   * The most outputs a register-blocked kernel should keep per thread (its accumulators). Unlimited on a CPU
+   * adapter, where bigger blocks load less per multiply-add; a GPU spills past its register file.
+   */
+  readonly maxOutputsPerThread?: number;
 }
 
 /** Workgroup counts for `threads` threads in groups of `wg`, folded into 2-D past 65535 groups (see lib/grid.wgsl). */

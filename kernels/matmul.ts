@@ -23,8 +23,11 @@ export interface GemmShape {
  * per thread keep lanes off rows and columns past the edge. Threads wholly past the edge return at once, so
  * only tiny M / N need this; few choices keep the variants few (each compiles for 0.3-1.5 s on lavapipe).
  */
-export function chooseBlock(M: number, N: number): { rows: number; cols4: number } {
-  return { rows: M <= 16 ? 2 : MAX_ROWS, cols4: N <= 16 ? 1 : N <= 64 ? 2 : MAX_COLS4 };
+export function chooseBlock(M: number, N: number, maxOutputs = Infinity): { rows: number; cols4: number } {
+  const cols4 = N <= 16 ? 1 : N <= 64 ? 2 : MAX_COLS4;
+  // Under a register budget (a GPU), the rows shrink to what it leaves: 8 x 16 for 128 outputs.
+  const rows = M <= 16 ? 2 : Math.max(1, Math.min(MAX_ROWS, Math.floor(maxOutputs / (4 * cols4))));
+  return { rows, cols4 };
 }
 
 function bytesFrom(x: GPUBufferBinding): number {
@@ -34,7 +37,7 @@ function bytesFrom(x: GPUBufferBinding): number {
 export function runMatmul(d: Dispatcher, a: GPUBufferBinding, b: GPUBufferBinding, y: GPUBufferBinding, s: GemmShape): void {
   if (s.M === 0 || s.N === 0 || s.batch === 0) return;
   if (s.batch > 65535) throw new RangeError(`matmul: batch ${s.batch} exceeds 65535`);
-  const { rows, cols4 } = s.block ?? chooseBlock(s.M, s.N);
+  const { rows, cols4 } = s.block ?? chooseBlock(s.M, s.N, d.maxOutputsPerThread);
   if (!Number.isInteger(rows) || rows < 1 || rows > MAX_ROWS || !Number.isInteger(cols4) || cols4 < 1 || cols4 > MAX_COLS4) {
     throw new RangeError(`matmul: block of ${rows} rows x ${cols4} vec4 columns is outside 1..${MAX_ROWS} x 1..${MAX_COLS4}`);
   }

@@ -64,7 +64,7 @@ export async function oursRunner(device: Device, w: Workload, d: WorkloadData): 
       }
       const dy = up(d.dy!, [w.N, w.O, w.H, w.W]);
       const geo = convGeometry('conv2d', x.shape, wt.shape, null, { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 });
-      const plan = weightGradPlan(geo);
+      const plan = weightGradPlan(geo, undefined, undefined, device.maxOutputsPerThread);
       const backward = (): [Tensor, Tensor] => {
         const dx = empty(device, x.shape);
         runConv2dInputGrad(device, dy.storage.binding(), wt.storage.binding(), dx.storage.binding(), geo);

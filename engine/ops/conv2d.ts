@@ -89,7 +89,7 @@ function convBackward(g: Tensor, x: Tensor, w: Tensor, needs: readonly boolean[]
   }
   if (needs[1]) {
     dw = empty(w.device, w.shape);
-    const plan = weightGradPlan(geo);
+    const plan = weightGradPlan(geo, undefined, undefined, w.device.maxOutputsPerThread);
     const part = plan.chunks > 1 ? empty(w.device, [plan.partialSize]) : null;
     runConv2dWeightGrad(w.device, x.storage.binding(), g.storage.binding(), part?.storage.binding() ?? null, dw.storage.binding(), geo, plan);
   }

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { useDevice, expectClose } from '../../helpers.js';
 import { tensor } from '../../../engine/create.js';
 import * as o from '../../../engine/ops/index.js';
-import { CONV_BLOCKS, runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvGeometry } from '../../../kernels/conv2d.js';
+import { CONV_BLOCKS, chooseConvBlock, runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvGeometry } from '../../../kernels/conv2d.js';
+import { chooseBlock } from '../../../kernels/matmul.js';
 import { empty } from '../../../engine/create.js';
 import type { Tensor } from '../../../engine/tensor.js';
 import type { Kernel } from '../../../kernels/kernel.js';
@@ -171,6 +172,24 @@ describe('conv2d', () => {
         expectClose(await dw.read(), want.dw, 1e-4, 1e-4, `dw, taps kernel, ${rows} rows, ${plan.chunks} chunks`);
       }
     }
+  });
+
+  it('under a register budget (a GPU) the blocks keep at most that many outputs per thread; lavapipe has none', () => {
+    for (const [rows, cols] of [[32, 12544], [64, 8192], [160, 131072], [3, 100], [16, 9]] as const) {
+      const b = chooseConvBlock(rows, cols, 1, true, 128);
+      expect(b.rows * 4 * b.cols4, `${rows}x${cols}`).toBeLessThanOrEqual(128);
+      const u = chooseConvBlock(rows, cols, 1, true);
+      expect(CONV_BLOCKS).toContainEqual(u);
+    }
+    expect(chooseConvBlock(64, 8192, 1, true)).toEqual({ rows: 16, cols4: 4 });
+    const plan = weightGradPlan({ N: 8, C: 64, H: 32, W: 32, O: 64, OH: 32, OW: 32, KH: 3, KW: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }, undefined, undefined, 128);
+    expect(plan.block.rows * 4 * plan.block.cols4).toBeLessThanOrEqual(128);
+    for (const [M, N] of [[1024, 1024], [8, 512], [512, 8]] as const) {
+      const m = chooseBlock(M, N, 128);
+      expect(m.rows * 4 * m.cols4, `matmul ${M}x${N}`).toBeLessThanOrEqual(128);
+    }
+    expect(chooseBlock(1024, 1024)).toEqual({ rows: 12, cols4: 4 });
+    expect(dev().maxOutputsPerThread).toBe(dev().info.fallback ? Infinity : 128);
   });
 
   it('the split-K case really splits, and its weight gradient is bit-identical from run to run', async () => {
