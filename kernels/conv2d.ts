@@ -201,9 +201,10 @@ const TAPS_BELOW_CHANNELS = 16;
 /** Threads the taps kernel aims for across its chunks (its threads are fatter than the blocked kernel's). */
 const TARGET_TAP_THREADS = 16384;
 
-/** Output channels per thread of the taps kernel: the fewest of 4, 8, 16 that cover Og, else 16. */
-function tapRows(Og: number): number {
-  return Og > 8 ? 16 : Og > 4 ? 8 : 4;
+/** Output channels per thread of the taps kernel: the fewest of 4, 8, 16 that cover Og, else 16, within the budget of outputs. */
+function tapRows(Og: number, taps: number, maxOutputs: number): number {
+  const want = Og > 8 ? 16 : Og > 4 ? 8 : 4;
+  return [16, 8, 4].find((r) => r <= want && r * taps <= maxOutputs) ?? 4;
 }
 
 /**
@@ -215,7 +216,7 @@ export function weightGradPlan(g: ConvGeometry, block?: ConvBlock, forceChunks?:
   const Cg = g.C / g.groups;
   const taps = g.KH * g.KW;
   const kernel = !block && taps > 1 && taps <= MAX_TAPS && Cg < TAPS_BELOW_CHANNELS ? 'taps' : 'blocked';
-  const b = kernel === 'taps' ? { rows: tapRows(Og), cols4: 1 } : block ?? chooseConvBlock(Og, Cg * taps, taps, false, maxOutputs);
+  const b = kernel === 'taps' ? { rows: tapRows(Og, taps, maxOutputs), cols4: 1 } : block ?? chooseConvBlock(Og, Cg * taps, taps, false, maxOutputs);
   checkBlock('conv2d weight gradient', b);
   const numel = g.O * Cg * taps;
   const rows = g.N * g.OH;

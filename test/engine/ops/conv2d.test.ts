@@ -184,6 +184,10 @@ describe('conv2d', () => {
     expect(chooseConvBlock(64, 8192, 1, true)).toEqual({ rows: 16, cols4: 4 });
     const plan = weightGradPlan({ N: 8, C: 64, H: 32, W: 32, O: 64, OH: 32, OW: 32, KH: 3, KW: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }, undefined, undefined, 128);
     expect(plan.block.rows * 4 * plan.block.cols4).toBeLessThanOrEqual(128);
+    // The taps kernel (3 input channels) keeps rows x 9 taps within the budget too.
+    const taps = weightGradPlan({ N: 8, C: 3, H: 32, W: 32, O: 64, OH: 32, OW: 32, KH: 3, KW: 3, sh: 1, sw: 1, ph: 1, pw: 1, dh: 1, dw: 1, groups: 1 }, undefined, undefined, 128);
+    expect(taps.kernel).toBe('taps');
+    expect(taps.block.rows * 9).toBeLessThanOrEqual(128);
     for (const [M, N] of [[1024, 1024], [8, 512], [512, 8]] as const) {
       const m = chooseBlock(M, N, 128);
       expect(m.rows * 4 * m.cols4, `matmul ${M}x${N}`).toBeLessThanOrEqual(128);
