@@ -6,6 +6,8 @@
 // by value ran 1.5-2x slower in matmul.wgsl.
 override ROWS: u32 = 8u;
 override COLS4: u32 = 2u;
+// Twice the largest ROWS in use (16, kernels/conv2d.ts checks it): as in matmul.wgsl, ROWS equal to the array
+// bound made lavapipe compile for seconds and run slower; the 16-row measurements were made with this bound.
 const MAX_ROWS: u32 = 32u;
 const MAX_COLS4: u32 = 4u;
 
