@@ -6,6 +6,7 @@
  */
 import type { Device } from '../engine/device.js';
 import { scope } from '../engine/scope.js';
+import { median } from './timing.js';
 
 export interface KernelShare {
   kernel: string;
@@ -53,6 +54,5 @@ export async function profileKernels(device: Device, record: () => unknown, reps
   const gpuMs = [...byKernel.values()].reduce((a, k) => a + k.ms, 0);
   const kernels = [...byKernel].map(([kernel, k]) => ({ kernel, dispatches: Math.round(k.dispatches), ms: k.ms, share: gpuMs > 0 ? k.ms / gpuMs : 0 }))
     .sort((a, b) => b.ms - a.ms);
-  walls.sort((a, b) => a - b);
-  return { kernels, gpuMs, wallMs: walls[walls.length >> 1]!, reps };
+  return { kernels, gpuMs, wallMs: median(walls), reps };
 }

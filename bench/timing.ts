@@ -33,11 +33,12 @@ export interface TimingOptions {
   warmup?: number;
 }
 
-const median = (v: number[]): number => {
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(v: readonly number[]): number {
   const s = [...v].sort((x, y) => x - y);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-};
+}
 
 export const TIMING_METHOD = 'median over the repetitions after one compiling run and the warm-up runs (whole steps: none), ' +
   'the four steps of a model interleaved round by round; own loop, not benchmark.js. Each repetition is timed by GPU ' +

@@ -16,7 +16,8 @@ import { installNavigator, installedVersion, ourVersion, ownGpu, sharedGpu, whyN
 import { oursRunner } from './ours.js';
 import { openTfjs, tfjsRunner, type TfPeer } from './tfjs.js';
 import { destroyJaxDevice, jaxRunner, openJax, type JaxPeer } from './jaxjs.js';
-import { interleave, median, relError, type Runner, type Samples } from './runner.js';
+import { interleave, relError, type Runner, type Samples } from './runner.js';
+import { median } from '../timing.js';
 import { WORKLOADS, dataFor, flopsOf, shapeOf, type Workload } from './workloads.js';
 
 export { WORKLOADS } from './workloads.js';

@@ -43,12 +43,6 @@ export async function interleave(runners: readonly Runner[], reps: number, warmu
   return out;
 }
 
-export function median(v: readonly number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 /** max |got - want| over max |want| (positions where both are NaN count as equal). */
 export function relError(got: Float32Array, want: Float32Array): number {
   if (got.length !== want.length) return Infinity;
