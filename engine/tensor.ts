@@ -8,6 +8,7 @@ import { typedArrayFor, type DType, type TypedArray } from './dtype.js';
 import { fmt, sizeOf, type Shape } from './shape.js';
 import { track } from './scope.js';
 import type { Node } from './tape.js';
+import { TENSOR_BRAND } from './tree.js';
 import * as ops from './ops/index.js';
 
 export class Storage {
@@ -43,6 +44,7 @@ export class Tensor {
   /** Accumulated gradient of a leaf after `backward()`. */
   grad: Tensor | null = null;
   private _node: Node | null = null;
+  private _outputIndex = 0;
   private _requiresGrad = false;
   private _disposed = false;
 
@@ -57,6 +59,8 @@ export class Tensor {
   get rank(): number { return this.shape.length; }
   get disposed(): boolean { return this._disposed; }
   get node(): Node | null { return this._node; }
+  /** Which output of its node this tensor is (ops with several outputs). */
+  get outputIndex(): number { return this._outputIndex; }
 
   /** True for leaves marked trainable and for every result computed from one while grad mode was on. */
   get requiresGrad(): boolean { return this._requiresGrad || this._node !== null; }
@@ -66,9 +70,10 @@ export class Tensor {
     this._requiresGrad = v;
   }
 
-  /** Internal (tape): makes this tensor the output of `node`. */
-  attachNode(node: Node): void {
+  /** Internal (tape): makes this tensor output `index` of `node`. */
+  attachNode(node: Node, index = 0): void {
     this._node = node;
+    this._outputIndex = index;
     node.refs++;
   }
 
@@ -122,6 +127,8 @@ export class Tensor {
     return build(0, 0);
   }
 
+  declare readonly [TENSOR_BRAND]: true;
+
   toString(): string {
     return `Tensor#${this.id}(${this.dtype} ${fmt(this.shape)}${this.requiresGrad ? ', requiresGrad' : ''})`;
   }
@@ -169,3 +176,5 @@ export class Tensor {
   slice(dim: number, start: number, end?: number): Tensor { return ops.slice(this, dim, start, end); }
   broadcastTo(shape: readonly number[]): Tensor { return ops.broadcastTo(this, shape); }
 }
+
+Object.defineProperty(Tensor.prototype, TENSOR_BRAND, { value: true });

@@ -8,8 +8,9 @@ import type { Tensor } from '../engine/tensor.js';
 import type { Device } from '../engine/device.js';
 import { fmt } from '../engine/shape.js';
 import { copyInto } from '../engine/inplace.js';
+import { tensorPaths, type TensorContainer } from '../engine/tree.js';
 
-export abstract class Module {
+export abstract class Module implements TensorContainer {
   training = true;
   private readonly ownParams = new Map<string, Tensor>();
   private readonly ownBuffers = new Map<string, Tensor>();
@@ -142,26 +143,34 @@ export abstract class Module {
   }
 
   /**
-   * Runs fn with some parameters or buffers replaced by the given tensors (by state_dict name), then puts
-   * the originals back. Soups evaluate a network on interpolated weights this way; gradients flow into
-   * the substituted tensors.
+   * Runs fn with some parameters or buffers replaced by the given tensors, then puts the originals back.
+   * `substitute` is a tensor tree whose paths are state_dict names: a Map or object keyed by full names
+   * (`{ 'fc.weight': t }`), nested objects (`{ fc: { weight: t } }`), or a mix. Soups evaluate a network on
+   * interpolated weights this way; gradients flow into the substituted tensors, nothing is copied.
    */
-  functionalCall<T>(substitute: Map<string, Tensor>, fn: () => T): T {
+  functionalCall<T>(substitute: unknown, fn: () => T): T {
     const slots = this.slots();
     const saved: [Map<string, Tensor>, string, Tensor][] = [];
-    for (const [name, t] of substitute) {
-      const s = slots.get(name);
-      if (!s) throw new Error(`functionalCall: no parameter or buffer named '${name}'`);
-      const cur = s.map.get(s.key)!;
-      if (cur.shape.join() !== t.shape.join()) throw new Error(`functionalCall: '${name}' has shape ${fmt(cur.shape)}, the substitute ${fmt(t.shape)}`);
-      saved.push([s.map, s.key, cur]);
-      s.map.set(s.key, t);
-    }
     try {
+      for (const [name, t] of tensorPaths(substitute)) {
+        const s = slots.get(name);
+        if (!s) throw new Error(`functionalCall: no parameter or buffer named '${name}'`);
+        const cur = s.map.get(s.key)!;
+        if (cur.shape.join() !== t.shape.join()) throw new Error(`functionalCall: '${name}' has shape ${fmt(cur.shape)}, the substitute ${fmt(t.shape)}`);
+        if (cur.dtype !== t.dtype) throw new Error(`functionalCall: '${name}' is ${cur.dtype}, the substitute ${t.dtype}`);
+        t.assertLive(`functionalCall ('${name}')`);
+        saved.push([s.map, s.key, cur]);
+        s.map.set(s.key, t);
+      }
       return fn();
     } finally {
       for (const [map, key, t] of saved) map.set(key, t);
     }
+  }
+
+  /** The module's parameters and buffers, in state_dict order (what tensor trees see of a module). */
+  tensors(): Tensor[] {
+    return this.stateDict().map(([, t]) => t);
   }
 
   train(mode = true): this {
@@ -205,4 +214,9 @@ export abstract class Module {
   dispose(): void {
     for (const [, t] of this.stateDict()) t.dispose();
   }
+}
+
+/** model.forward(x) on substituted parameters/buffers (a tree keyed by state_dict paths), as torch.func.functional_call. */
+export function functionalCall(model: Module, params: unknown, x: Tensor): Tensor {
+  return model.functionalCall(params, () => model.forward(x));
 }

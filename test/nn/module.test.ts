@@ -7,6 +7,7 @@ import { tensor, full } from '../../engine/create.js';
 import { sum } from '../../engine/ops/index.js';
 import { scope } from '../../engine/scope.js';
 import { noGrad } from '../../engine/tape.js';
+import { functionalCall } from '../../nn/module.js';
 
 useDevice();
 
@@ -52,6 +53,19 @@ describe('modules', () => {
     expectClose(await w2.grad!.read(), [1, 2]);
     const again = noGrad(() => m.forward(x));
     expect(await again.item()).not.toBe(9);
+    m.dispose();
+  });
+
+  it('functionalCall takes any tensor tree keyed by state_dict paths, and names a wrong key', async () => {
+    const m = new Sequential(new Linear(2, 1, { bias: true }));
+    const x = tensor([[1, 2]]);
+    const w = full([1, 2], 3);
+    const b = full([1], 1);
+    const nested = await functionalCall(m, { 0: { weight: w, bias: b } }, x).item();
+    const flat = await functionalCall(m, new Map([['0.weight', w], ['0.bias', b]]), x).item();
+    expect([nested, flat]).toEqual([10, 10]);
+    expect(() => functionalCall(m, { 0: { wieght: w } }, x)).toThrow(/no parameter or buffer named '0\.wieght'/);
+    expect(m.stateDict()[0]![1]).not.toBe(w);
     m.dispose();
   });
 
