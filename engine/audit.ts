@@ -8,10 +8,11 @@
  * Tolerances: (1) and (2) use the op's tolerance (default |err| <= 1e-5*max(1,max|ref|) + 1e-4*|ref|);
  * (3) uses PyTorch gradcheck's atol 1e-5, rtol 1e-3 with a relative step of 1e-6.
  */
-import { getOp, registeredOps, applyOp, type InputGen, type OpDef } from './op.js';
+import { getOp, registeredOps, applyOpList, isMultiOutput, outputNames, referenceBackward, referenceOutputs, type InputGen, type OpDef } from './op.js';
 import { compare, DEFAULT_TOLERANCE, type Comparison, type Tolerance } from './compare.js';
 import { tensor } from './create.js';
-import { valueAndGrad } from './ops/index.js';
+import { gradOf } from './autodiff.js';
+import { noGrad } from './tape.js';
 import { scope } from './scope.js';
 import { ref, type RefTensor } from './ref/tensor.js';
 import { CpuRandom } from './ref/random.js';
@@ -60,14 +61,17 @@ export function drawInput(rng: CpuRandom, shape: Shape, gen: InputGen, scale: nu
   return ref(shape, vals.map((v) => Math.fround(v * (gen === 'mask' ? 1 : scale))));
 }
 
-function weightedSum(y: RefTensor, g: RefTensor): number {
+function weightedSum(ys: RefTensor[], gs: (RefTensor | null)[]): number {
   let s = 0;
-  for (let i = 0; i < y.data.length; i++) s += y.data[i]! * g.data[i]!;
+  ys.forEach((y, k) => {
+    const g = gs[k];
+    if (g) for (let i = 0; i < y.data.length; i++) s += y.data[i]! * g.data[i]!;
+  });
   return s;
 }
 
-/** Central differences of sum(gout * f(x)) for sampled elements of input k, beside the reference gradient. */
-function finiteDifferences(def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, gout: RefTensor, k: number, grad: RefTensor, rng: CpuRandom): Comparison {
+/** Central differences of sum_k sum(gouts[k] * f_k(x)) for sampled elements of input k, beside the reference gradient. */
+function finiteDifferences(def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, gouts: (RefTensor | null)[], k: number, grad: RefTensor, rng: CpuRandom): Comparison {
   const x = inputs[k]!;
   const idx = x.data.length <= FD_MAX_ELEMENTS ? [...x.data.keys()] : rng.permutation(x.data.length).slice(0, FD_MAX_ELEMENTS);
   const fd: number[] = [];
@@ -80,7 +84,7 @@ function finiteDifferences(def: OpDef<unknown>, inputs: RefTensor[], attrs: unkn
       const d = Float64Array.from(x.data);
       d[i] = u;
       xs[k] = { shape: x.shape, data: d };
-      return weightedSum(def.reference.forward(xs, attrs), gout);
+      return weightedSum(referenceOutputs(def, xs, attrs), gouts);
     };
     fd.push((at(v + h) - at(v - h)) / (2 * h));
     an.push(grad.data[i]!);
@@ -97,28 +101,49 @@ function isDifferentiable(def: OpDef<unknown>): boolean {
   return (!!def.backward || !!def.composite) && !!def.reference.backward;
 }
 
+/**
+ * The cotangent sets a case is checked with: all differentiable outputs together, and for an op with
+ * several outputs each one alone (the others get no gradient), so every output's backward path is checked.
+ */
+function cotangentSets(def: OpDef<unknown>, outs: RefTensor[], rng: CpuRandom): { label: string; gouts: (RefTensor | null)[] }[] {
+  const names = outputNames(def);
+  const skip = new Set(isMultiOutput(def) ? def.nondiffOutputs ?? [] : []);
+  const all = outs.map((y, k) => (skip.has(names[k]!) ? null : drawInput(rng, y.shape, 'normal', 1)));
+  const sets = [{ label: '', gouts: all }];
+  if (names.length > 1) {
+    all.forEach((g, k) => { if (g) sets.push({ label: ` via output '${names[k]}'`, gouts: all.map((h, j) => (j === k ? h : null)) }); });
+  }
+  return sets;
+}
+
 async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promise<AuditRow> {
   const tol = { ...DEFAULT_TOLERANCE, ...def.tolerance };
   const checks: AuditCheck[] = [];
   const failures: string[] = [];
   const rng = new CpuRandom(seed ^ hash(def.name));
+  const names = outputNames(def);
   for (const c of def.audit) {
     try {
       const inputs = c.shapes.map((s, i) => {
         const v = c.values?.[i];
         return v ? ref(s, v.map((u) => Math.fround(u))) : drawInput(rng, s, c.gen?.[i] ?? 'normal', c.scale ?? 1);
       });
-      const want = def.reference.forward(inputs, c.attrs);
+      const want = referenceOutputs(def, inputs, c.attrs);
       const diff = isDifferentiable(def) ? inputs.map((_, i) => !(def.nondiff ?? []).includes(i)) : inputs.map(() => false);
-      const gout = drawInput(rng, want.shape, 'normal', 1);
-      const wantGrads = diff.some(Boolean) ? def.reference.backward!(inputs, c.attrs, want, gout) : [];
-      const { out, grads } = await runOnGpu(device, def, inputs, c.attrs, diff, gout);
-      checks.push({ case: c.name, check: 'forward', cmp: compare(out, want.data, tol) });
-      diff.forEach((d, i) => {
-        if (!d || !wantGrads[i]) return;
-        checks.push({ case: c.name, check: 'gradient', input: i, cmp: compare(grads[i]!, wantGrads[i]!.data, tol) });
-        if (!def.surrogateGradient && !c.skipFiniteDiff) checks.push({ case: c.name, check: 'finite-diff', input: i, cmp: finiteDifferences(def, inputs, c.attrs, gout, i, wantGrads[i]!, rng) });
-      });
+      const sets = diff.some(Boolean) ? cotangentSets(def, want, rng) : [{ label: '', gouts: [] }];
+      for (const [si, set] of sets.entries()) {
+        const wantGrads = diff.some(Boolean) ? referenceBackward(def, inputs, c.attrs, want, set.gouts) : [];
+        const { outs, grads } = await runOnGpu(device, def, inputs, c.attrs, diff, set.gouts);
+        if (si === 0) {
+          outs.forEach((out, k) => checks.push({ case: names.length > 1 ? `${c.name} output '${names[k]}'` : c.name, check: 'forward', cmp: compare(out, want[k]!.data, tol) }));
+        }
+        const label = `${c.name}${set.label}`;
+        diff.forEach((d, i) => {
+          if (!d || !wantGrads[i]) return;
+          checks.push({ case: label, check: 'gradient', input: i, cmp: compare(grads[i]!, wantGrads[i]!.data, tol) });
+          if (!def.surrogateGradient && !c.skipFiniteDiff) checks.push({ case: label, check: 'finite-diff', input: i, cmp: finiteDifferences(def, inputs, c.attrs, set.gouts, i, wantGrads[i]!, rng) });
+        });
+      }
     } catch (e) {
       failures.push(`${c.name}: ${(e as Error).message}`);
     }
@@ -141,23 +166,33 @@ async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promi
   };
 }
 
-async function runOnGpu(device: Device, def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, diff: boolean[], gout: RefTensor): Promise<{ out: ArrayLike<number>; grads: (ArrayLike<number> | null)[] }> {
+async function runOnGpu(device: Device, def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, diff: boolean[], gouts: (RefTensor | null)[]): Promise<{ outs: ArrayLike<number>[]; grads: (ArrayLike<number> | null)[] }> {
   const made = scope(() => {
     const xs = inputs.map((x, i) => tensor(x.data, x.shape, { device, dtype: def.int32Inputs?.includes(i) ? 'int32' : 'float32' }));
     const targets = xs.filter((_, i) => diff[i]);
-    if (!targets.length) return { y: applyOp(def, xs, attrs), grads: [] as Tensor[] };
-    const seed = tensor(gout.data, gout.shape, { device });
-    const { value, grads } = valueAndGrad(() => applyOp(def, xs, attrs), targets, { seed });
-    return { y: value, grads };
+    if (!targets.length) return { ys: noGrad(() => applyOpList(def, xs, attrs)), grads: [] as Tensor[] };
+    const restore = targets.map((t) => t.requiresGrad);
+    targets.forEach((t) => { t.requiresGrad = true; });
+    try {
+      const ys = applyOpList(def, xs, attrs);
+      const roots = ys.filter((_, k) => gouts[k]);
+      const seeds = gouts.filter((g): g is RefTensor => g !== null).map((g) => tensor(g.data, g.shape, { device }));
+      // An input the chosen outputs do not depend on has a zero gradient, as the reference says.
+      const grads = gradOf(roots, targets, { seeds, allowUnused: true });
+      return { ys: ys.map((y) => y.detach()), grads };
+    } finally {
+      targets.forEach((t, i) => { t.requiresGrad = restore[i]!; });
+    }
   });
   try {
-    const out = await made.y.read();
+    const outs: ArrayLike<number>[] = [];
+    for (const y of made.ys) outs.push(await y.read());
     const g: (ArrayLike<number> | null)[] = [];
     let k = 0;
     for (const d of diff) g.push(d ? await made.grads[k++]!.read() : null);
-    return { out, grads: g };
+    return { outs, grads: g };
   } finally {
-    made.y.dispose();
+    made.ys.forEach((t) => t.dispose());
     made.grads.forEach((t) => t.dispose());
   }
 }

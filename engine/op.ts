@@ -3,9 +3,14 @@
  * forward (calling a kernel), its backward written with other ops, its float64 reference (forward and
  * vector-Jacobian product) and its audit cases. Registering an op without a reference or cases does not
  * type-check, and test/engine/registry.test.ts fails on ops whose audit entry is incomplete.
+ *
+ * Inputs, outputs and saved tensors have names: `inputs: ['x', 'weight', 'bias?']`, `outputs: ['y']` (the
+ * default), `save: ['x', 'weight', 'y']`, read in the backward as `ctx.saved.weight`. A name with a '?' is an
+ * optional trailing input; '...t' names the rest of a variadic op's inputs, saved as t0, t1, ... An op with
+ * several outputs (`outputs: ['var', 'mean']`) returns them by name and gets their gradients by name.
  */
 import { scope } from './scope.js';
-import { noGrad, record, type BackwardFn } from './tape.js';
+import { noGrad, record, type BackwardFn, type MultiBackwardFn, type NodeBackward } from './tape.js';
 import type { RefTensor } from './ref/tensor.js';
 import type { Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -41,20 +46,24 @@ export interface Reference<A> {
   backward?(inputs: RefTensor[], attrs: A, out: RefTensor, gout: RefTensor): (RefTensor | null)[];
 }
 
-/** A forward's output plus tensors only its backward reads (appended to ctx.saved). */
-export interface ForwardResult { out: Tensor; saved: Tensor[] }
+export interface MultiReference<A> {
+  /** Every output, by name. */
+  forward(inputs: RefTensor[], attrs: A): Record<string, RefTensor>;
+  /** Gradients of sum_k sum(gouts[k] * outputs[k]) for each input; a null gout is an output with no gradient. */
+  backward?(inputs: RefTensor[], attrs: A, outs: Record<string, RefTensor>, gouts: Record<string, RefTensor | null>): (RefTensor | null)[];
+}
 
-export interface OpDef<A> {
+/** A forward's output plus tensors only its backward reads, by the names its `save` list uses. */
+export interface ForwardResult { out: Tensor; saved: Record<string, Tensor> }
+/** A multi-output forward's outputs by name, plus tensors only its backward reads. */
+export interface MultiForwardResult { outs: Record<string, Tensor>; saved?: Record<string, Tensor> }
+
+interface OpDefCommon<A> {
   name: string;
-  /**
-   * GPU forward. Temporaries it creates are disposed automatically (it runs inside a scope). It may return
-   * `{ out, saved }` to hand its backward tensors it computed anyway (argmax indices, batch statistics).
-   */
-  forward(inputs: Tensor[], attrs: A): Tensor | ForwardResult;
-  /** Absent for ops with no gradient (comparisons, argmax) and for composite ops. */
-  backward?: BackwardFn<A>;
-  /** What backward reads: the inputs (ctx.saved[0..n)) and/or the output (after them), then the forward's `saved`. */
-  save?: { inputs?: boolean; output?: boolean };
+  /** Input names in order ('bias?' optional, '...t' the rest); needed where `save` names an input. */
+  inputs?: readonly string[];
+  /** What backward reads, by input, output or forward-saved name. */
+  save?: readonly string[];
   /** Forward is written with other differentiable ops, so the tape records those instead. */
   composite?: boolean;
   /** Inputs that never get a gradient (masks, labels). */
@@ -68,23 +77,85 @@ export interface OpDef<A> {
    * gradient): the audit still checks GPU against reference gradients but skips finite differences, and says so.
    */
   surrogateGradient?: boolean;
-  reference: Reference<A>;
   audit: AuditCase<A>[];
   /** Forward/gradient tolerance vs the float64 reference: |got-ref| <= atol*max(1,max|ref|) + rtol*|ref|. */
   tolerance?: { atol?: number; rtol?: number };
 }
 
+export interface SingleOpDef<A> extends OpDefCommon<A> {
+  outputs?: readonly [string];
+  /**
+   * GPU forward. Temporaries it creates are disposed automatically (it runs inside a scope). It may return
+   * `{ out, saved }` to hand its backward tensors it computed anyway (argmax indices, batch statistics).
+   */
+  forward(inputs: Tensor[], attrs: A): Tensor | ForwardResult;
+  /** Absent for ops with no gradient (comparisons, argmax) and for composite ops. */
+  backward?: BackwardFn<A>;
+  reference: Reference<A>;
+}
+
+export interface MultiOpDef<A> extends OpDefCommon<A> {
+  outputs: readonly string[];
+  /** Outputs that never carry a gradient (indices); the audit draws no cotangent for them. */
+  nondiffOutputs?: readonly string[];
+  forward(inputs: Tensor[], attrs: A): MultiForwardResult;
+  backward?: MultiBackwardFn<A>;
+  reference: MultiReference<A>;
+}
+
+export type OpDef<A> = SingleOpDef<A> | MultiOpDef<A>;
+
+export function isMultiOutput<A>(def: OpDef<A>): def is MultiOpDef<A> {
+  return (def.outputs?.length ?? 1) > 1;
+}
+
+/** Output names (['y'] for a single-output op that names none). */
+export function outputNames(def: OpDef<unknown>): readonly string[] {
+  return def.outputs ?? ['y'];
+}
+
+/** The reference forward as a list in output order, whatever the op's arity. */
+export function referenceOutputs<A>(def: OpDef<A>, inputs: RefTensor[], attrs: A): RefTensor[] {
+  if (!isMultiOutput(def)) return [def.reference.forward(inputs, attrs)];
+  const outs = def.reference.forward(inputs, attrs);
+  return def.outputs.map((n) => {
+    const t = outs[n];
+    if (!t) throw new Error(`${def.name}: the reference forward returned no output '${n}'`);
+    return t;
+  });
+}
+
+/** The reference VJP with outputs and cotangents as lists in output order (null: no gradient for that output). */
+export function referenceBackward<A>(def: OpDef<A>, inputs: RefTensor[], attrs: A, outs: RefTensor[], gouts: (RefTensor | null)[]): (RefTensor | null)[] {
+  if (!isMultiOutput(def)) return def.reference.backward!(inputs, attrs, outs[0]!, gouts[0]!);
+  const byName = <T>(xs: T[]) => Object.fromEntries(def.outputs.map((n, i) => [n, xs[i]!])) as Record<string, T>;
+  return def.reference.backward!(inputs, attrs, byName(outs), byName(gouts));
+}
+
 const registry = new Map<string, OpDef<unknown>>();
 
 export type OpFn<A> = (inputs: Tensor[], attrs: A) => Tensor;
+export type MultiOpFn<A> = (inputs: Tensor[], attrs: A) => Record<string, Tensor>;
 
-export function defineOp<A>(def: OpDef<A>): OpFn<A> {
+function checkDefinition(def: OpDef<unknown>): void {
+  const outs = outputNames(def);
+  const names = new Set([...(def.inputs ?? []).map((n) => n.replace(/^\.\.\./, '').replace(/\?$/, '')), ...outs]);
+  if (names.size !== (def.inputs?.length ?? 0) + outs.length) throw new Error(`op '${def.name}': input and output names must be distinct`);
+  const rest = def.inputs?.findIndex((n) => n.startsWith('...')) ?? -1;
+  if (rest >= 0 && rest !== def.inputs!.length - 1) throw new Error(`op '${def.name}': only the last input can be a rest ('...name')`);
+}
+
+export function defineOp<A>(def: SingleOpDef<A>): OpFn<A>;
+export function defineOp<A>(def: MultiOpDef<A>): MultiOpFn<A>;
+export function defineOp<A>(def: OpDef<A>): OpFn<A> | MultiOpFn<A> {
   if (registry.has(def.name)) throw new Error(`op '${def.name}' is defined twice`);
+  checkDefinition(def as OpDef<unknown>);
   registry.set(def.name, def as OpDef<unknown>);
+  if (isMultiOutput(def)) return (inputs, attrs) => applyOpAll(def, inputs, attrs);
   return (inputs, attrs) => applyOp(def, inputs, attrs);
 }
 
-export function applyOp<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor {
+function checkInputs<A>(def: OpDef<A>, inputs: Tensor[]): void {
   for (const [i, t] of inputs.entries()) {
     t.assertLive(`${def.name} (input ${i})`);
     const int = def.int32Inputs?.includes(i) ?? false;
@@ -92,17 +163,80 @@ export function applyOp<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor {
     if (!int && !def.anyDType && t.dtype !== 'float32') throw new TypeError(`${def.name}: input ${i} must be float32, got ${t.dtype} (tensor #${t.id})`);
     if (t.device !== inputs[0]!.device) throw new Error(`${def.name}: inputs are on different devices`);
   }
-  if (def.composite) { const r = def.forward(inputs, attrs); return 'out' in r ? r.out : r; }
-  const res = noGrad(() => scope(() => def.forward(inputs, attrs)));
-  const out = 'out' in res ? res.out : res;
-  const extra = 'out' in res ? res.saved : [];
-  if (def.backward) {
-    const save = [...(def.save?.inputs ? inputs : []), ...(def.save?.output ? [out] : []), ...extra];
-    record(def.name, inputs, out, save, def.backward, attrs);
-  }
-  // The tape keeps its own aliases of what it saves.
-  for (const t of extra) t.dispose();
+}
+
+/** The named inputs of one call: 'bias?' only when given, '...t' as t0, t1, ... */
+function namedInputs(def: OpDef<unknown>, inputs: Tensor[]): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  (def.inputs ?? []).forEach((n, i) => {
+    if (n.startsWith('...')) inputs.slice(i).forEach((t, k) => { out[`${n.slice(3)}${k}`] = t; });
+    else if (inputs[i]) out[n.replace(/\?$/, '')] = inputs[i]!;
+  });
   return out;
+}
+
+/** Runs the forward; returns the outputs in order and what the backward saves, by name. */
+function forwardAll<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor[] {
+  checkInputs(def, inputs);
+  const outNames = outputNames(def as OpDef<unknown>);
+  if (def.composite) {
+    if (isMultiOutput(def)) { const r = def.forward(inputs, attrs); return outNames.map((n) => r.outs[n]!); }
+    const r = def.forward(inputs, attrs);
+    return ['out' in r ? r.out : r];
+  }
+  const res = noGrad(() => scope(() => def.forward(inputs, attrs)));
+  let outs: Tensor[];
+  let extra: Record<string, Tensor>;
+  if (isMultiOutput(def)) {
+    const r = res as MultiForwardResult;
+    outs = outNames.map((n) => {
+      const t = r.outs[n];
+      if (!t) throw new Error(`${def.name}: the forward returned no output '${n}'`);
+      return t;
+    });
+    extra = r.saved ?? {};
+  } else {
+    const r = res as Tensor | ForwardResult;
+    outs = ['out' in r ? r.out : r];
+    extra = 'out' in r ? r.saved : {};
+  }
+  if (def.backward) {
+    const available: Record<string, Tensor> = { ...namedInputs(def as OpDef<unknown>, inputs), ...extra };
+    outNames.forEach((n, i) => { available[n] = outs[i]!; });
+    const save: Record<string, Tensor> = {};
+    for (const n of def.save ?? []) {
+      if (n.startsWith('...')) {
+        const base = n.slice(3);
+        for (const [k, t] of Object.entries(available)) if (new RegExp(`^${base}\\d+$`).test(k)) save[k] = t;
+        continue;
+      }
+      const t = available[n];
+      if (!t) throw new Error(`op '${def.name}': save names '${n}', which is neither an input, an output nor a tensor its forward handed over (${Object.keys(available).join(', ')})`);
+      save[n] = t;
+    }
+    for (const n of Object.keys(extra)) if (!(n in save)) throw new Error(`op '${def.name}': its forward handed over '${n}' but save does not list it`);
+    const nodeBackward: NodeBackward = isMultiOutput(def)
+      ? (gs, ctx) => def.backward!(Object.fromEntries(outNames.map((n, i) => [n, gs[i] ?? null])), ctx as never)
+      : (gs, ctx) => (def.backward as BackwardFn<unknown>)(gs[0]!, ctx);
+    record(def.name, inputs, outs, save, nodeBackward, attrs);
+  }
+  // The tape keeps its own aliases of what it saves (a saved tensor may also be an output).
+  for (const t of Object.values(extra)) if (!outs.includes(t)) t.dispose();
+  return outs;
+}
+
+export function applyOp<A>(def: SingleOpDef<A>, inputs: Tensor[], attrs: A): Tensor {
+  return forwardAll(def, inputs, attrs)[0]!;
+}
+
+export function applyOpAll<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Record<string, Tensor> {
+  const outs = forwardAll(def, inputs, attrs);
+  return Object.fromEntries(outputNames(def as OpDef<unknown>).map((n, i) => [n, outs[i]!]));
+}
+
+/** Every output in order (the audit's view of an op of any arity). */
+export function applyOpList<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor[] {
+  return forwardAll(def, inputs, attrs);
 }
 
 export function registeredOps(): OpDef<unknown>[] {

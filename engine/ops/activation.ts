@@ -213,10 +213,11 @@ function defineActivation(name: string, r: Row): OpFn<ActivationAttrs> {
       runActivation(x.device, r.kernel(a), x.storage.binding(), p.storage.binding(), y.storage.binding(), x.size, s0, s1);
       return y;
     },
-    save: { inputs: true },
+    inputs: r.param ? ['x', 'p'] : ['x'],
+    save: r.param ? ['x', 'p'] : ['x'],
     backward: (g, ctx) => {
-      const x = ctx.saved[0]!;
-      const p = r.param ? ctx.saved[1]! : x;
+      const x = ctx.saved.x!;
+      const p = r.param ? ctx.saved.p! : x;
       const want = { x: ctx.needs[0]!, p: !!r.param && !!ctx.needs[1] };
       const gx = want.x ? empty(x.device, x.shape) : null;
       const gp = want.p ? empty(x.device, x.shape) : null;

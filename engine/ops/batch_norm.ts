@@ -49,7 +49,7 @@ export const batchNorm2dOp = defineOp<BatchNormAttrs>({
     const y = empty(dev, x!.shape);
     if (a.mode === 'eval') {
       runBatchNormApply(dev, s, false, a.eps, x!.storage.binding(), rm!.storage.binding(), rv!.storage.binding(), gamma!.storage.binding(), beta!.storage.binding(), y.storage.binding());
-      return { out: y, saved: [x!.alias(), gamma!.alias(), rm!.alias(), rv!.alias()] };
+      return { out: y, saved: { mean: rm!.alias(), variance: rv!.alias() } };
     }
     const mean = empty(dev, [2 * s.C]);
     const variance = empty(dev, [s.C]);
@@ -60,11 +60,13 @@ export const batchNorm2dOp = defineOp<BatchNormAttrs>({
       rv!.storage.version++;
     }
     runBatchNormApply(dev, s, true, a.eps, x!.storage.binding(), mean.storage.binding(), variance.storage.binding(), gamma!.storage.binding(), beta!.storage.binding(), y.storage.binding());
-    return { out: y, saved: [x!.alias(), gamma!.alias(), mean, variance] };
+    return { out: y, saved: { mean, variance } };
   },
-  // saved: x, gamma, then the statistics used (train: the [s, d] mean pair and biased variance; eval: running).
+  inputs: ['x', 'gamma', 'beta', 'running_mean', 'running_var'],
+  // The statistics used: train, the [s, d] mean pair and the biased variance; eval, the running ones.
+  save: ['x', 'gamma', 'mean', 'variance'],
   backward: (g, ctx) => {
-    const [x, gamma, mean, variance] = ctx.saved as [Tensor, Tensor, Tensor, Tensor];
+    const { x, gamma, mean, variance } = ctx.saved as { x: Tensor; gamma: Tensor; mean: Tensor; variance: Tensor };
     const train = ctx.attrs.mode !== 'eval';
     const eps = ctx.attrs.eps;
     const s = bnShape(x.shape);

@@ -76,9 +76,10 @@ function defineBinary(name: BinaryKernelOp, r: Row): OpFn<Record<string, never>>
   return defineOp<Record<string, never>>({
     name,
     forward: ([a, b]) => binaryForward(name, a!, b!),
-    save: { inputs: true, output: true },
+    inputs: ['a', 'b'],
+    save: ['a', 'b', 'y'],
     backward: (g, ctx) => {
-      const [a, b, y] = ctx.saved as [Tensor, Tensor, Tensor];
+      const { a, b, y } = ctx.saved as { a: Tensor; b: Tensor; y: Tensor };
       const [ga, gb] = r.grad(g, a, b, y);
       return [ctx.needs[0] ? o.sumTo(ga, a.shape) : null, ctx.needs[1] ? o.sumTo(gb, b.shape) : null];
     },

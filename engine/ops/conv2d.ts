@@ -113,10 +113,11 @@ function geometryOf(shapes: readonly Shape[], a: Conv2dAttrs, op: string): ConvG
 export const conv2dOp = defineOp<Conv2dAttrs>({
   name: 'conv2d',
   forward: (inputs, a) => convForward(inputs, a, 'conv2d', 'none'),
-  save: { inputs: true },
+  inputs: ['x', 'weight', 'bias?'],
+  save: ['x', 'weight'],
   backward: (g, ctx) => {
-    const [x, w] = ctx.saved as [Tensor, Tensor];
-    return convBackward(g, x, w, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d'));
+    const { x, weight } = ctx.saved as { x: Tensor; weight: Tensor };
+    return convBackward(g, x, weight, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d'));
   },
   reference: {
     forward: ([x, w, b], a) => refConv(x!, w!, b ?? null, a),
@@ -128,14 +129,12 @@ export const conv2dOp = defineOp<Conv2dAttrs>({
 export const conv2dReluOp = defineOp<Conv2dAttrs>({
   name: 'conv2d_relu',
   forward: (inputs, a) => convForward(inputs, a, 'conv2d_relu', 'relu'),
-  save: { inputs: true, output: true },
+  inputs: ['x', 'weight', 'bias?'],
+  save: ['x', 'weight', 'y'],
   backward: (g, ctx) => {
-    const hasBias = ctx.inputShapes.length === 3;
-    const x = ctx.saved[0]!;
-    const w = ctx.saved[1]!;
-    const y = ctx.saved[hasBias ? 3 : 2]!;
+    const { x, weight, y } = ctx.saved as { x: Tensor; weight: Tensor; y: Tensor };
     const gp = reluBackwardFromOutput(g, y);
-    return convBackward(gp, x, w, ctx.needs, hasBias, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d_relu'));
+    return convBackward(gp, x, weight, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d_relu'));
   },
   reference: {
     forward: ([x, w, b], a) => refRelu(refConv(x!, w!, b ?? null, a)),

@@ -45,10 +45,11 @@ const dropoutOp: OpFn<DropoutMaskedAttrs> = defineOp<DropoutMaskedAttrs>({
     runDropout(x!.device, x!.storage.binding(), mask!.storage.binding(), y.storage.binding(), y.size, scaleOf(a.p));
     return y;
   },
-  save: { inputs: true },
+  inputs: ['x', 'mask'],
+  save: ['mask'],
   nondiff: [1],
   // The same elements are dropped and the survivors scaled alike: the backward is the op itself on g.
-  backward: (g, ctx) => [ctx.needs[0] ? dropoutOp([g, ctx.saved[1]!], ctx.attrs) : null, null],
+  backward: (g, ctx) => [ctx.needs[0] ? dropoutOp([g, ctx.saved.mask!], ctx.attrs) : null, null],
   reference: {
     forward: ([x, m], a) => refMap(x!, (v, i) => v * m!.data[i]! * scaleOf(a.p)),
     backward: ([x, m], a, _, g) => [refMap(x!, (_v, i) => g.data[i]! * m!.data[i]! * scaleOf(a.p)), null],

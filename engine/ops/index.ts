@@ -4,15 +4,15 @@
  * wherever the math allows.
  */
 import { full, zeros, zerosLike, onesLike } from '../create.js';
-import { backwardFrom, type BackwardOptions } from '../tape.js';
 import { sameShape, type Shape } from '../shape.js';
-import { keep, scope, track } from '../scope.js';
+import { scope } from '../scope.js';
 import type { Tensor } from '../tensor.js';
 import { unaryOps, inRangeOp } from './unary.js';
 import { binaryOps, comparisonOps } from './binary.js';
 import { whereOp } from './where.js';
 import { sumOp, meanOp, maxOp, minOp, argmaxOp, argminOp } from './reduce.js';
 import { varianceOp } from './variance.js';
+export { varMean } from './variance.js';
 import { matmulOp } from './matmul.js';
 import { reshapeOp, permuteOp, transposeOp, sliceOp, concatOp, broadcastToOp, cloneOp } from './movement.js';
 
@@ -122,50 +122,9 @@ export function sumTo(g: Tensor, shape: Shape): Tensor {
   return reshape(sum(g, axes, true), shape);
 }
 
-/** Backpropagates into the `.grad` of every leaf that requires grad (accumulating, as PyTorch). */
-export function backward(root: Tensor, seed?: Tensor, opts: { retainGraph?: boolean } = {}): void {
-  const grads = backwardFrom(root, { seed, retainGraph: opts.retainGraph }, { add, onesLike });
-  for (const [leaf, g] of grads) {
-    if (leaf.grad) {
-      const prev = leaf.grad;
-      leaf.grad = keep(add(prev, g));
-      prev.dispose();
-      g.dispose();
-    } else {
-      leaf.grad = g;
-    }
-  }
-}
+export { backward, grad, valueAndGrad, gradOf } from '../autodiff.js';
+export type { GradOptions } from '../autodiff.js';
 
-/**
- * The gradients of f (a scalar, or any shape with `seed`) with respect to `inputs`, and f's value.
- * Only paths to `inputs` are differentiated: parameters that require grad get none (an attack asks for
- * d loss / d x without paying for weight gradients). Inputs need not require grad. The value and the
- * gradients are the caller's; everything else f created is disposed.
- */
-export function valueAndGrad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: Omit<BackwardOptions, 'targets'> = {}): { value: Tensor; grads: Tensor[] } {
-  const restore = inputs.map((t) => (t.node ? null : t.requiresGrad));
-  inputs.forEach((t) => { if (!t.node && t.dtype === 'float32') t.requiresGrad = true; });
-  try {
-    const out = scope(() => {
-      const y = f(...inputs);
-      const map = backwardFrom(y, { ...opts, targets: new Set(inputs) }, { add, onesLike });
-      const grads = inputs.map((t) => map.get(t) ?? zerosLike(t));
-      return { value: y.detach(), grads };
-    });
-    // Gradients from the walk were kept out of scopes; they belong to the caller's scope like any result.
-    for (const g of out.grads) track(g);
-    return out;
-  } finally {
-    inputs.forEach((t, i) => { if (restore[i] !== null) t.requiresGrad = restore[i]!; });
-  }
-}
-
-export function grad(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], opts: Omit<BackwardOptions, 'targets'> = {}): Tensor[] {
-  const { value, grads } = valueAndGrad(f, inputs, opts);
-  value.dispose();
-  return grads;
-}
 export * from './conv2d.js';
 export * from './pgd_step.js';
 export * from './dropout.js';

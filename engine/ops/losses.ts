@@ -84,9 +84,9 @@ function softmaxFamily(name: 'softmax' | 'log_softmax') {
       runSoftmax(x!.device, isLog ? 'log_softmax' : 'softmax', x!.storage.binding(), x!.storage.binding(), y.storage.binding(), l.rows, l.len, l.inner);
       return y;
     },
-    save: { output: true },
+    save: ['y'],
     backward: (g, ctx) => {
-      const y = ctx.saved[0]!;
+      const y = ctx.saved.y!;
       const l = layout(y.shape, ctx.attrs.dim);
       const gx = empty(y.device, y.shape);
       runSoftmax(y.device, isLog ? 'log_softmax_backward' : 'softmax_backward', y.storage.binding(), g.storage.binding(), gx.storage.binding(), l.rows, l.len, l.inner);
@@ -164,9 +164,10 @@ export const crossEntropyOp = defineOp<CrossEntropyAttrs>({
     runCrossEntropyLoss(z!.device, z!.storage.binding(), labels!.storage.binding(), rows.storage.binding(), { rows: n, len: k, smoothing: ls });
     return reduction === 'none' ? rows : reduction === 'sum' ? o.sum(rows) : o.mean(rows);
   },
-  save: { inputs: true },
+  inputs: ['logits', 'labels'],
+  save: ['logits', 'labels'],
   backward: (g, ctx) => {
-    const [z, labels] = ctx.saved as [Tensor, Tensor];
+    const { logits: z, labels } = ctx.saved as { logits: Tensor; labels: Tensor };
     const [n, k] = z.shape as [number, number];
     const { reduction, ls } = ceAttrs(ctx.attrs);
     const gz = empty(z.device, z.shape);
@@ -253,9 +254,10 @@ export const tradesKlOp = defineOp<TradesKlAttrs>({
     if (reduction === 'sum') return divide ? o.mean(rows) : o.sum(rows);
     return divide ? o.scaleShift(rows, 1 / n, 0) : rows;
   },
-  save: { inputs: true },
+  inputs: ['logits_adv', 'logits_nat'],
+  save: ['logits_adv', 'logits_nat'],
   backward: (g, ctx) => {
-    const [za, zn] = ctx.saved as [Tensor, Tensor];
+    const { logits_adv: za, logits_nat: zn } = ctx.saved as { logits_adv: Tensor; logits_nat: Tensor };
     const [n, k] = za.shape as [number, number];
     const { reduction, divide } = klAttrs(ctx.attrs);
     const ga = ctx.needs[0] ? empty(za.device, za.shape) : null;
@@ -351,9 +353,10 @@ function marginOp(name: 'dlr' | 'redlr') {
       runMargin(z!.device, 'loss', re, z!.storage.binding(), labels!.storage.binding(), z!.storage.binding(), y.storage.binding(), n, k);
       return y;
     },
-    save: { inputs: true },
+    inputs: ['logits', 'labels'],
+    save: ['logits', 'labels'],
     backward: (g, ctx) => {
-      const [z, labels] = ctx.saved as [Tensor, Tensor];
+      const { logits: z, labels } = ctx.saved as { logits: Tensor; labels: Tensor };
       const [n, k] = z.shape as [number, number];
       const gz = empty(z.device, z.shape);
       runMargin(z.device, 'grad', re, z.storage.binding(), labels.storage.binding(), g.storage.binding(), gz.storage.binding(), n, k);

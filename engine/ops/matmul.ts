@@ -48,9 +48,10 @@ export const matmulOp = defineOp<MatmulAttrs>({
     });
     return y;
   },
-  save: { inputs: true },
+  inputs: ['a', 'b'],
+  save: ['a', 'b'],
   backward: (g, ctx) => {
-    const [a, b] = ctx.saved as [Tensor, Tensor];
+    const { a, b } = ctx.saved as { a: Tensor; b: Tensor };
     const tA = !!ctx.attrs.transA;
     const tB = !!ctx.attrs.transB;
     const ga = ctx.needs[0] ? (tA ? o.matmul(b, g, { transA: tB, transB: true }) : o.matmul(g, b, { transB: !tB })) : null;

@@ -10,7 +10,7 @@
  * Where max_pool2d's windows tile the input (kernel == stride, no padding or dilation), its backward instead
  * scatters from each window over its own positions, which no other window writes.
  */
-import { defineOp, type AuditCase } from '../op.js';
+import { defineOp, type AuditCase, type ForwardResult } from '../op.js';
 import { empty } from '../create.js';
 import { ref, type RefTensor } from '../ref/tensor.js';
 import { fmt, type Shape } from '../shape.js';
@@ -157,12 +157,12 @@ function refAvgBackward(x: RefTensor, gout: RefTensor, wins: { idx: number[]; di
 
 // ---- ops ----
 
-function maxPoolForward(x: Tensor, a: PoolAttrs, op: string, relu: boolean): { out: Tensor; saved: Tensor[] } {
+function maxPoolForward(x: Tensor, a: PoolAttrs, op: string, relu: boolean): ForwardResult {
   const g = poolGeometry(op, x.shape, a);
   const y = empty(x.device, outShape(x.shape, g));
   const idx = empty(x.device, y.shape, 'int32');
   runMaxPool(x.device, g, x.storage.binding(), y.storage.binding(), idx.storage.binding(), relu);
-  return { out: y, saved: [idx] };
+  return { out: y, saved: { idx } };
 }
 
 function maxPoolBackward(gy: Tensor, idx: Tensor, shape: Shape, a: PoolAttrs, op: string): Tensor {
@@ -180,7 +180,8 @@ function refMaxPoolBackward(x: RefTensor, a: PoolAttrs, gout: RefTensor, op: str
 export const maxPool2dOp = defineOp<PoolAttrs>({
   name: 'max_pool2d',
   forward: ([x], a) => maxPoolForward(x!, a, 'max_pool2d', false),
-  backward: (gy, ctx) => [maxPoolBackward(gy, ctx.saved[0]!, ctx.inputShapes[0]!, ctx.attrs, 'max_pool2d')],
+  save: ['idx'],
+  backward: (gy, ctx) => [maxPoolBackward(gy, ctx.saved.idx!, ctx.inputShapes[0]!, ctx.attrs, 'max_pool2d')],
   reference: {
     forward: ([x], a) => ref(outShape(x!.shape, poolGeometry('max_pool2d', x!.shape, a)), refMaxPool(x!, poolGeometry('max_pool2d', x!.shape, a)).y),
     backward: ([x], a, _, gout) => [refMaxPoolBackward(x!, a, gout, 'max_pool2d')],
@@ -196,10 +197,9 @@ export const maxPool2dOp = defineOp<PoolAttrs>({
 export const maxPool2dReluOp = defineOp<PoolAttrs>({
   name: 'max_pool2d_relu',
   forward: ([x], a) => maxPoolForward(x!, a, 'max_pool2d_relu', true),
-  save: { output: true },
+  save: ['y', 'idx'],
   backward: (gy, ctx) => {
-    // saved: the output, then the argmax positions the forward handed over
-    const [y, idx] = ctx.saved as [Tensor, Tensor];
+    const { y, idx } = ctx.saved as { y: Tensor; idx: Tensor };
     return [maxPoolBackward(reluBackwardFromOutput(gy, y), idx, ctx.inputShapes[0]!, ctx.attrs, 'max_pool2d_relu')];
   },
   reference: {

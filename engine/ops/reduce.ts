@@ -149,9 +149,10 @@ function extremum(name: 'max' | 'min') {
   return defineOp<ReduceAttrs>({
     name,
     forward: ([x], a) => reduceForward(name, x!, axesOf(x!, a, name), a.keepDims ?? false),
-    save: { inputs: true, output: true },
+    inputs: ['x'],
+    save: ['x', 'y'],
     backward: (g, ctx) => {
-      const [x, y] = ctx.saved as [Tensor, Tensor];
+      const { x, y } = ctx.saved as { x: Tensor; y: Tensor };
       const axes = axesOf(x, ctx.attrs, name);
       const mask = o.eq(x, o.reshape(y, reducedShape(x.shape, axes, true)));
       const count = o.sum(mask, axes, true);

@@ -85,8 +85,9 @@ function defineUnary(name: string, r: Row): OpFn<UnaryAttrs> {
       runUnary(x!.device, r.kernel, x!.storage.binding(), y.storage.binding(), y.size, s0, s1);
       return y;
     },
-    save: { inputs: true, output: true },
-    backward: (g, ctx) => [r.grad(g, ctx.saved[0]!, ctx.saved[1]!, ctx.attrs)],
+    inputs: ['x'],
+    save: ['x', 'y'],
+    backward: (g, ctx) => [r.grad(g, ctx.saved.x!, ctx.saved.y!, ctx.attrs)],
     reference: {
       forward: ([x], a) => refMap(x!, (v) => r.f(v, a)),
       backward: ([x], a, y, g) => [refMap(x!, (v, i) => g.data[i]! * r.df(v, y.data[i]!, a))],

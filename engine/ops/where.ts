@@ -18,14 +18,15 @@ export const whereOp = defineOp<Record<string, never>>({
       [broadcastStrides(c!.shape, shape), broadcastStrides(a!.shape, shape), broadcastStrides(b!.shape, shape)], contiguous);
     return y;
   },
-  save: { inputs: true },
+  inputs: ['cond', 'a', 'b'],
+  save: ['cond'],
   nondiff: [0],
   backward: (g, ctx) => {
-    const [c, a, b] = ctx.saved as [Tensor, Tensor, Tensor];
+    const c = ctx.saved.cond!;
     const z = o.zerosLike(g);
     return [null,
-      ctx.needs[1] ? o.sumTo(o.where(c, g, z), a.shape) : null,
-      ctx.needs[2] ? o.sumTo(o.where(c, z, g), b.shape) : null];
+      ctx.needs[1] ? o.sumTo(o.where(c, g, z), ctx.inputShapes[1]!) : null,
+      ctx.needs[2] ? o.sumTo(o.where(c, z, g), ctx.inputShapes[2]!) : null];
   },
   reference: {
     forward: ([c, a, b]) => refBroadcast([c!.shape, a!.shape, b!.shape], broadcastShapes('where', c!.shape, a!.shape, b!.shape), (u, v, w) => (u !== 0 ? v : w), c!, a!, b!),

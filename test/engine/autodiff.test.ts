@@ -249,12 +249,83 @@ describe('tape semantics', () => {
     x.dispose();
   });
 
-  it('gradients with respect to an unused input are zeros', async () => {
+  it('an input the output does not depend on is an error naming it; allowUnused gives zeros', async () => {
     const [x, z] = [tensor([1, 2]), tensor([5, 6, 7])];
-    const [gx, gz] = o.grad((a) => o.sum(o.square(a!)), [x, z]);
+    expect(() => o.grad((a) => o.sum(o.square(a)), [x, z])).toThrow(/grad: the output does not depend on inputs\.1 \(tensor #\d+, float32 \[3\]\); pass allowUnused/);
+    const [gx, gz] = o.grad((a) => o.sum(o.square(a!)), [x, z], { allowUnused: true });
     expectClose(await gz!.read(), [0, 0, 0]);
     expectClose(await gx!.read(), [2, 4]);
     for (const t of [x, z, gx!, gz!]) t.dispose();
+  });
+
+  it('an input reached only through a zero-gradient path gets true zeros without allowUnused', async () => {
+    const x = tensor([1, -2]);
+    const [g] = o.grad((a) => o.sum(o.mul(o.sign(a), 3)), [x]);
+    expectClose(await g!.read(), [0, 0]);
+    for (const t of [x, g!]) t.dispose();
+  });
+});
+
+describe('gradients with respect to intermediate tensors (torch.autograd.grad on non-leaves)', () => {
+  type T = { shape: number[]; data: number[] };
+  const fx = JSON.parse(readFileSync(new URL('../fixtures/autodiff/intermediate_grads.json', import.meta.url), 'utf8')) as {
+    inputs: Record<'x' | 'w' | 'b' | 'v', T>; loss: number; grads: Record<'h' | 's' | 'x' | 'w', T>;
+  };
+  const up = (t: T) => tensor(t.data, t.shape);
+
+  it('match PyTorch for h and s (fan-out through both) and the leaves, asked together', async () => {
+    const before = dev().stats().liveTensors;
+    const [x, w, b, v] = [up(fx.inputs.x), up(fx.inputs.w), up(fx.inputs.b), up(fx.inputs.v)];
+    x.requiresGrad = true;
+    w.requiresGrad = true;
+    const got = scope(() => {
+      const h = o.tanh(o.add(o.matmul(x, w, { transB: true }), b));
+      const s = o.add(o.mul(h, h), h);
+      const loss = o.add(o.sum(o.matmul(s, o.reshape(v, [5, 1]))), o.sum(h));
+      return { loss: loss.detach(), grads: o.gradOf([loss], [h, s, x, w]) };
+    });
+    expectClose([await got.loss.item()], [fx.loss], 1e-5, 1e-5, 'loss');
+    const names = ['h', 's', 'x', 'w'] as const;
+    for (const [i, n] of names.entries()) expectClose(await got.grads[i]!.read(), fx.grads[n].data, 1e-5, 1e-4, `d loss / d ${n}`);
+    for (const t of [got.loss, ...got.grads, x, w, b, v]) t.dispose();
+    expect(dev().stats().liveTensors, 'no leak').toBe(before);
+  });
+
+  it('grad(f, [h]) for an intermediate h made outside f, and parameters behind h get no gradient work', async () => {
+    const [x, w, b, v] = [up(fx.inputs.x), up(fx.inputs.w), up(fx.inputs.b), up(fx.inputs.v)];
+    w.requiresGrad = true;
+    const h = o.tanh(o.add(o.matmul(x, w, { transB: true }), b));
+    const loss = (hh: Tensor) => o.add(o.sum(o.matmul(o.add(o.mul(hh, hh), hh), o.reshape(v, [5, 1]))), o.sum(hh));
+    const [gh] = o.grad(loss, [h]);
+    expectClose(await gh!.read(), fx.grads.h.data, 1e-5, 1e-4, 'd loss / d h');
+    expect(w.grad, 'w is behind h: no gradient').toBeNull();
+    // The graph below h was not consumed: a later backward through it still works.
+    o.sum(h).backward();
+    expect(w.grad).not.toBeNull();
+    for (const t of [gh!, h, x, w, b, v]) t.dispose();
+  });
+
+  it('an intermediate the output does not use is an error naming its op; allowUnused gives zeros', async () => {
+    const x = tensor([1, 2]);
+    x.requiresGrad = true;
+    const h = o.exp(x);
+    const y = o.sum(o.square(x));
+    expect(() => o.gradOf([y], [h], { retainGraph: true })).toThrow(/does not depend on input 0 \(tensor #\d+, float32 \[2\], the output of 'exp'\)/);
+    const [gh] = o.gradOf([y], [h], { allowUnused: true });
+    expectClose(await gh!.read(), [0, 0]);
+    for (const t of [x, h, y, gh!]) t.dispose();
+  });
+
+  it('an op with two outputs (var_mean): each output carries its own gradient, and both together add', async () => {
+    const x = tensor([1, 2, 4, 8]);
+    const gv = o.grad((t) => o.varMean(t).var, [x])[0]!;
+    const gm = o.grad((t) => o.varMean(t).mean, [x])[0]!;
+    const both = o.grad((t) => { const r = o.varMean(t); return o.add(r.var, o.mul(r.mean, 3)); }, [x])[0]!;
+    // var (unbiased): mean 3.75, d/dx = 2 (x - 3.75) / 3; mean: 1/4 each.
+    expectClose(await gv.read(), [1, 2, 4, 8].map((u) => (2 * (u - 3.75)) / 3));
+    expectClose(await gm.read(), [0.25, 0.25, 0.25, 0.25]);
+    expectClose(await both.read(), [1, 2, 4, 8].map((u) => (2 * (u - 3.75)) / 3 + 0.75));
+    for (const t of [x, gv, gm, both]) t.dispose();
   });
 });
 

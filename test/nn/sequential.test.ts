@@ -11,6 +11,7 @@ import { summarize } from '../../nn/summary.js';
 import { scope } from '../../engine/scope.js';
 import * as o from '../../engine/ops/index.js';
 import type { Kernel } from '../../kernels/kernel.js';
+import type { Tensor } from '../../engine/tensor.js';
 
 const dev = useDevice();
 
@@ -29,7 +30,7 @@ describe('Sequential conv + relu fusion', () => {
     const conv = new Conv2d(3, 4, 3, { padding: 1, generator: g });
     const net = new Sequential(conv, new Activation('relu'));
     const x = o.sub(rand([2, 3, 5, 5], { generator: g }), 0.5);
-    let fused: ReturnType<typeof o.valueAndGrad> | null = null;
+    let fused: { value: Tensor; grads: Tensor[] } | null = null;
     const seen = kernelsOf(() => { fused = o.valueAndGrad((t) => o.sum(o.square(net.forward(t))), [x]); });
     expect(seen).toContain('conv2d_fwd');
     expect(seen.filter((k) => k === 'activation')).toEqual([]);
@@ -46,7 +47,7 @@ describe('Sequential conv + relu fusion', () => {
     const conv = new Conv2d(2, 3, 3, { padding: 1, generator: g });
     const net = new Sequential(conv, new Activation('relu'), new MaxPool2d(2));
     const x = o.sub(rand([2, 2, 6, 6], { generator: g }), 0.5);
-    let fused: ReturnType<typeof o.valueAndGrad> | null = null;
+    let fused: { value: Tensor; grads: Tensor[] } | null = null;
     const seen = kernelsOf(() => { fused = o.valueAndGrad((t) => o.sum(o.square(net.forward(t))), [x]); });
     expect(seen.filter((k) => k === 'activation')).toEqual([]);
     expect(seen).toContain('pool_max');
