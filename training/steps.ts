@@ -11,6 +11,7 @@ import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../engine/optim/index.js';
 import { pgdAttack, type AttackConfig } from './attacks/pgd.js';
 import { tradesAttack } from './attacks/trades.js';
+import { pgdAtLoss, tradesLoss } from './losses.js';
 
 export interface Batch { x: Tensor; y: Tensor }
 type Opt = Optimizer<{ lr: number }>;
@@ -34,7 +35,7 @@ export function standardStep(model: Module, opt: Opt, b: Batch): Tensor {
 export function pgdAtStep(model: Module, opt: Opt, b: Batch, attack: AttackConfig): Tensor {
   return scope(() => {
     const adv = pgdAttack(model, b.x, b.y, attack);
-    return update(model, opt, () => o.crossEntropy(model.forward(adv), b.y));
+    return update(model, opt, () => pgdAtLoss(model, adv, b.y));
   });
 }
 
@@ -45,10 +46,6 @@ export function pgdAtStep(model: Module, opt: Opt, b: Batch, attack: AttackConfi
 export function tradesStep(model: Module, opt: Opt, b: Batch, attack: AttackConfig & { beta: number }): Tensor {
   return scope(() => {
     const adv = tradesAttack(model, b.x, attack);
-    return update(model, opt, () => {
-      const nat = model.forward(b.x);
-      const advLogits = model.forward(adv);
-      return o.add(o.crossEntropy(nat, b.y), o.mul(o.tradesKl(advLogits, nat, { reduction: 'sum', divideByBatch: true }), attack.beta));
-    });
+    return update(model, opt, () => tradesLoss(model, b.x, adv, b.y, attack.beta));
   });
 }

@@ -1,6 +1,7 @@
 /**
  * Activation layers chosen by name, the smooth-adversarial-training switch. Spec strings: 'relu', 'silu',
- * 'gelu', 'gelu_tanh', 'mish', 'tanh', 'sigmoid', 'softplus' or 'softplus:BETA', 'elu' or 'elu:ALPHA',
+ * 'gelu', 'gelu_tanh', 'mish', 'tanh', 'sigmoid', 'softplus', 'softplus:BETA' or 'softplus:BETA:THRESHOLD' (PyTorch's
+ * threshold, default 20), 'elu' or 'elu:ALPHA',
  * 'relu_smoothgrad' or 'relu_smoothgrad:ALPHA', and two with a learnable scalar: 'psoftplus' (parameter
  * `alpha`, initialised to 10) and 'smoothrelu' (parameter `w`, a = w^2 keeps a > 0; w starts at 20, a = 400, as SAT).
  */
@@ -11,17 +12,21 @@ import { square } from '../../engine/ops/index.js';
 import { getDefaultDevice, type Device } from '../../engine/device.js';
 import type { Tensor } from '../../engine/tensor.js';
 
-export interface ActivationSpec { name: ActivationName; arg?: number }
+/** `arg`: softplus's beta, elu's and relu_smoothgrad's alpha; `threshold`: softplus's threshold. */
+export interface ActivationSpec { name: ActivationName; arg?: number; threshold?: number }
 
 export function parseActivation(spec: string): ActivationSpec {
-  const [name, arg, extra] = spec.split(':');
+  const [name, arg, threshold, extra] = spec.split(':');
   if (extra !== undefined || !(ACTIVATION_NAMES as readonly string[]).includes(name!)) {
-    throw new RangeError(`activation: '${spec}' is not one of ${ACTIVATION_NAMES.join(', ')} (optionally NAME:NUMBER for softplus, elu, relu_smoothgrad)`);
+    throw new RangeError(`activation: '${spec}' is not one of ${ACTIVATION_NAMES.join(', ')} (optionally NAME:NUMBER for softplus, elu, relu_smoothgrad; softplus:BETA:THRESHOLD)`);
   }
   if (arg === undefined) return { name: name as ActivationName };
   const v = Number(arg);
-  if (!['softplus', 'elu', 'relu_smoothgrad'].includes(name!) || !Number.isFinite(v)) throw new RangeError(`activation: '${spec}': only softplus:BETA, elu:ALPHA and relu_smoothgrad:ALPHA take a number`);
-  return { name: name as ActivationName, arg: v };
+  if (!['softplus', 'elu', 'relu_smoothgrad'].includes(name!) || arg === '' || !Number.isFinite(v)) throw new RangeError(`activation: '${spec}': only softplus:BETA, elu:ALPHA and relu_smoothgrad:ALPHA take a number`);
+  if (threshold === undefined) return { name: name as ActivationName, arg: v };
+  const t = Number(threshold);
+  if (name !== 'softplus' || threshold === '' || !Number.isFinite(t)) throw new RangeError(`activation: '${spec}': only softplus takes a threshold (softplus:BETA:THRESHOLD, a finite number)`);
+  return { name: 'softplus', arg: v, threshold: t };
 }
 
 export class Activation extends Module {
@@ -36,11 +41,11 @@ export class Activation extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const { name, arg } = this.spec;
+    const { name, arg, threshold } = this.spec;
     switch (name) {
       case 'psoftplus': return activation(name, x, { alpha: this.own('alpha') });
       case 'smoothrelu': return activation(name, x, { a: square(this.own('w')) });
-      case 'softplus': return activation(name, x, arg === undefined ? {} : { beta: arg });
+      case 'softplus': return activation(name, x, { ...(arg === undefined ? {} : { beta: arg }), ...(threshold === undefined ? {} : { threshold }) });
       case 'elu': case 'relu_smoothgrad': return activation(name, x, arg === undefined ? {} : { alpha: arg });
       default: return activation(name, x);
     }

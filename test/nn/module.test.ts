@@ -97,6 +97,17 @@ describe('modules', () => {
     expect(parseActivation('relu_smoothgrad')).toEqual({ name: 'relu_smoothgrad' });
     expect(() => parseActivation('swishy')).toThrow(/'swishy' is not one of relu, softplus/);
     expect(() => new Activation('silu:3')).toThrow(/only softplus:BETA/);
+    expect(parseActivation('softplus:10:5')).toEqual({ name: 'softplus', arg: 10, threshold: 5 });
+    expect(() => parseActivation('elu:1:5')).toThrow(/only softplus takes a threshold/);
+  });
+
+  it('a softplus threshold set through Activation reaches the op (beta x above it gives x)', async () => {
+    // beta 1, threshold 0.5: x = 1 is past the threshold (gives 1); the default threshold 20 gives log(1 + e).
+    const x = tensor([1]);
+    const low = await new Activation('softplus:1:0.5').forward(x).item();
+    const dflt = await new Activation({ name: 'softplus', arg: 1 }).forward(x).item();
+    expect(low).toBe(1);
+    expect(dflt).toBeCloseTo(Math.log(1 + Math.E), 6);
   });
 });
 

@@ -80,3 +80,33 @@ describe('training steps', () => {
     m.dispose();
   });
 });
+
+describe('explicit randomness', () => {
+  it('training steps and attacks never draw from the default generator (a resumed run cannot diverge through it)', async () => {
+    const { TradesSmallCNN } = await import('../../nn/models/index.js');
+    const { defaultGenerator } = await import('../../engine/rng.js');
+    const g = new Generator(11);
+    // TRADES' SmallCNN has dropout: its masks must come from the model's generator too.
+    const m = new TradesSmallCNN({ generator: g });
+    const opt = new SGD(m.parameters(), { lr: 0.01 });
+    const before = defaultGenerator.getState();
+    const cfg = { eps: EPS, alpha: EPS / 4, steps: 1, generator: g };
+    scope(() => {
+      const b = batch();
+      pgdAttack(m, b.x, b.y, cfg);
+      tradesAttack(m, b.x, cfg);
+      standardStep(m, opt, b);
+      pgdAtStep(m, opt, b, cfg);
+      tradesStep(m, opt, b, { ...cfg, beta: 6 });
+    });
+    await dev().sync();
+    expect(defaultGenerator.getState()).toEqual(before);
+    expect(g.getState().offset, 'the run generator did the drawing').toBeGreaterThan(0);
+    // The check can fail: a dropout layer built without a generator draws its masks from the default one.
+    const { Dropout } = await import('../../nn/layers/index.js');
+    scope(() => new Dropout(0.5).train().forward(batch().x));
+    expect(defaultGenerator.getState()).not.toEqual(before);
+    m.dispose();
+    opt.dispose();
+  });
+});

@@ -19,7 +19,8 @@ export interface AttackConfig {
   /** 'uniform' in the eps-ball (Madry; default for PGD), 'normal' x + 0.001 N(0, I) (TRADES; default for it), 'none'. */
   start?: 'uniform' | 'normal' | 'none';
   bnMode?: AttackBnMode;
-  generator?: Generator;
+  /** Every random draw of the attack (its start point) comes from here: library code never uses the default generator. */
+  generator: Generator;
 }
 
 function startPoint(x: Tensor, cfg: AttackConfig, fallback: 'uniform' | 'normal'): Tensor {
@@ -61,6 +62,6 @@ export function pgdAttack(model: Module, x: Tensor, labels: Tensor, cfg: AttackC
 }
 
 /** L-inf PGD of an arbitrary scalar loss (the model-free form the MLP demo uses). */
-export function pgdLinf(loss: (xAdv: Tensor) => Tensor, x: Tensor, opts: { eps: number; alpha: number; steps: number; randomStart?: boolean; generator?: Generator }): Tensor {
+export function pgdLinf(loss: (xAdv: Tensor) => Tensor, x: Tensor, opts: { eps: number; alpha: number; steps: number; randomStart?: boolean; generator: Generator }): Tensor {
   return projectedAscent(loss, x, { ...opts, start: opts.randomStart === false ? 'none' : 'uniform' }, 'uniform');
 }

@@ -9,11 +9,19 @@ import type { Module } from '../../nn/module.js';
 import { withAttackMode } from '../bn_mode.js';
 import { projectedAscent, type AttackConfig } from './pgd.js';
 
+/**
+ * The TRADES attack objective: x' -> sum_i KL(p(x_i) || p(f(x'_i))) with the clean logits `nat` held fixed
+ * (a batch sum, so every example gets its own unscaled gradient).
+ */
+export function tradesAttackObjective(model: Module, nat: Tensor): (xAdv: Tensor) => Tensor {
+  return (z) => o.tradesKl(model.forward(z), nat, { reduction: 'sum' });
+}
+
 export function tradesAttack(model: Module, x: Tensor, cfg: AttackConfig): Tensor {
   return withAttackMode(model, cfg.bnMode ?? 'eval', () => {
     const nat = noGrad(() => model.forward(x));
     try {
-      return projectedAscent((z) => o.tradesKl(model.forward(z), nat, { reduction: 'sum' }), x, cfg, 'normal');
+      return projectedAscent(tradesAttackObjective(model, nat), x, cfg, 'normal');
     } finally {
       nat.dispose();
     }
