@@ -132,3 +132,4 @@ export * from './activation.js';
 export * from './losses.js';
 export * from './batch_norm.js';
 export * from './pool.js';
+export * from './topk.js';
