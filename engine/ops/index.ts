@@ -173,3 +173,5 @@ export * from './activation.js';
 export * from './losses.js';
 export * from './batch_norm.js';
 export * from './pool.js';
+export * from './indexing.js';
+export * from './masked_select.js';
