@@ -62,7 +62,7 @@ interface OpDefCommon<A> {
   name: string;
   /** Input names in order ('bias?' optional, '...t' the rest); needed where `save` names an input. */
   inputs?: readonly string[];
-  /** What backward reads, by input, output or forward-saved name. */
+  /** What backward reads, by input, output or forward-saved name ('win?': only when the forward handed it over). */
   save?: readonly string[];
   /** Forward is written with other differentiable ops, so the tape records those instead. */
   composite?: boolean;
@@ -210,9 +210,11 @@ function forwardAll<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor[] {
         for (const [k, t] of Object.entries(available)) if (new RegExp(`^${base}\\d+$`).test(k)) save[k] = t;
         continue;
       }
-      const t = available[n];
+      const name = n.replace(/\?$/, '');
+      const t = available[name];
+      if (!t && n.endsWith('?')) continue;
       if (!t) throw new Error(`op '${def.name}': save names '${n}', which is neither an input, an output nor a tensor its forward handed over (${Object.keys(available).join(', ')})`);
-      save[n] = t;
+      save[name] = t;
     }
     for (const n of Object.keys(extra)) if (!(n in save)) throw new Error(`op '${def.name}': its forward handed over '${n}' but save does not list it`);
     const nodeBackward: NodeBackward = isMultiOutput(def)

@@ -175,6 +175,11 @@ export class Tensor {
   transpose(dim0 = -2, dim1 = -1): Tensor { return ops.transpose(this, dim0, dim1); }
   slice(dim: number, start: number, end?: number): Tensor { return ops.slice(this, dim, start, end); }
   broadcastTo(shape: readonly number[]): Tensor { return ops.broadcastTo(this, shape); }
+  gather(axis: number, index: Tensor): Tensor { return ops.gather(this, axis, index); }
+  indexSelect(axis: number, index: Tensor, opts: { unique?: boolean } = {}): Tensor { return ops.indexSelect(this, axis, index, opts); }
+  scatter(axis: number, index: Tensor, src: Tensor, opts: { reduce?: 'none' | 'add'; unique?: boolean } = {}): Tensor { return ops.scatter(this, axis, index, src, opts); }
+  indexCopy(axis: number, index: Tensor, src: Tensor, opts: { unique?: boolean } = {}): Tensor { return ops.indexCopy(this, axis, index, src, opts); }
+  indexAdd(axis: number, index: Tensor, src: Tensor, opts: { alpha?: number } = {}): Tensor { return ops.indexAdd(this, axis, index, src, opts); }
 }
 
 Object.defineProperty(Tensor.prototype, TENSOR_BRAND, { value: true });

@@ -15,6 +15,7 @@ numbers of the others, and torch runs single-threaded so float64 reductions
 are summed in the same order on every machine.
 """
 
+import itertools
 import json
 import os
 import zlib
@@ -1096,6 +1097,98 @@ def tiny_net_cases():
 
 
 # ----------------------------------------------------------------------------
+# indexing
+# ----------------------------------------------------------------------------
+
+def indexing_cases():
+    """gather, index_select, scatter, scatter_add, index_copy, index_add and
+    masked_select along an axis (params.dim). Overwrites (scatter, index_copy)
+    use unique indices, since PyTorch leaves duplicates undefined; the adds and
+    gathers draw indices with duplicates. masked_select's params.count is the
+    number of true mask elements (the output's length, which the engine's
+    synchronous form takes); its mask is float32 0/1."""
+    fam = "indexing"
+    cases = []
+
+    def randint(rng, n, shape):
+        return torch.randint(0, n, shape, generator=rng.g)
+
+    def unique_along(rng, shape, dim, n):
+        """An index of `shape` whose lines along dim hold distinct values in [0, n)."""
+        idx = torch.empty(shape, dtype=torch.int64)
+        others = [range(s) for d, s in enumerate(shape) if d != dim]
+        for c in itertools.product(*others):
+            at = tuple(c[:dim]) + (slice(None),) + tuple(c[dim:])
+            idx[at] = torch.randperm(n, generator=rng.g)[:shape[dim]]
+        return idx
+
+    def add(name, op, params, rng, inputs, fn, differentiable=None, notes=None):
+        cases.append(make_case(name, op, params, inputs, fn, rng, differentiable=differentiable, notes=notes))
+
+    for xs, dim, ish in [((5,), 0, (8,)), ((4, 7), 1, (4, 3)), ((4, 7), -1, (2, 9)), ((6, 5), 0, (9, 5)),
+                         ((3, 5, 4), 1, (3, 2, 4)), ((2, 3, 5, 3), -2, (2, 1, 7, 2)), ((33, 10), 1, (33, 1))]:
+        name = "gather_%s_d%d_i%s" % (shape_tag(xs), dim, shape_tag(ish))
+        rng = Rng(fam, name)
+        add(name, "gather", {"dim": dim}, rng, {"x": rng.uniform(xs, -2, 2), "index": randint(rng, xs[dim], ish)},
+            lambda t, d=dim: {"y": torch.gather(t["x"], d, t["index"])})
+
+    for xs, dim, m in [((7,), 0, 10), ((9, 5), 0, 4), ((4, 6), -1, 9), ((3, 5, 7), 1, 3), ((5, 3, 2, 4), 0, 1)]:
+        name = "index_select_%s_d%d_m%d" % (shape_tag(xs), dim, m)
+        rng = Rng(fam, name)
+        add(name, "index_select", {"dim": dim}, rng, {"x": rng.uniform(xs, -2, 2), "index": randint(rng, xs[dim], (m,))},
+            lambda t, d=dim: {"y": torch.index_select(t["x"], d, t["index"])})
+
+    for op, fn in [("scatter", torch.scatter), ("scatter_add", torch.scatter_add)]:
+        for xs, dim, ish, ss in [((6,), 0, (4,), (4,)), ((5, 4), 0, (3, 4), (3, 4)), ((3, 7), -1, (2, 5), (3, 6)),
+                                 ((2, 5, 3), 1, (2, 3, 3), (2, 3, 3)), ((4, 6), 1, (4, 8), (4, 8))]:
+            if op == "scatter" and ish[dim] > xs[dim]:
+                continue  # more index entries along dim than positions: duplicates, undefined for scatter
+            name = "%s_%s_d%d_i%s_s%s" % (op, shape_tag(xs), dim, shape_tag(ish), shape_tag(ss))
+            rng = Rng(fam, name)
+            d = dim % len(xs)
+            index = unique_along(rng, ish, d, xs[d]) if op == "scatter" else randint(rng, xs[d], ish)
+            # PyTorch's src gradient has the index's shape, so a larger src gets gradients for x only.
+            larger = ish != ss
+            add(name, op, {"dim": dim}, rng, {"x": rng.uniform(xs, -2, 2), "index": index, "src": rng.uniform(ss, -2, 2)},
+                lambda t, f=fn, dm=dim: {"y": f(t["x"], dm, t["index"], t["src"])},
+                differentiable=["x"] if larger else None,
+                notes="src is larger than index: only x's gradient (PyTorch has none for such a src)" if larger else None)
+
+    for xs, dim, m in [((9,), 0, 4), ((7, 2, 3, 3), 0, 3), ((4, 9), -1, 9), ((3, 6, 5), 1, 2)]:
+        name = "index_copy_%s_d%d_m%d" % (shape_tag(xs), dim, m)
+        rng = Rng(fam, name)
+        d = dim % len(xs)
+        ss = tuple(m if i == d else s for i, s in enumerate(xs))
+        add(name, "index_copy", {"dim": dim}, rng,
+            {"x": rng.uniform(xs, -2, 2), "index": torch.randperm(xs[d], generator=rng.g)[:m], "src": rng.uniform(ss, -2, 2)},
+            lambda t, dm=dim: {"y": torch.index_copy(t["x"], dm, t["index"], t["src"])})
+
+    for xs, dim, m, alpha in [((6,), 0, 10, 1.0), ((7, 5), 0, 4, 1.0), ((3, 8), -1, 11, -2.5), ((2, 5, 3), 1, 6, 1.0)]:
+        name = "index_add_%s_d%d_m%d%s" % (shape_tag(xs), dim, m, "_alpha" if alpha != 1 else "")
+        rng = Rng(fam, name)
+        d = dim % len(xs)
+        ss = tuple(m if i == d else s for i, s in enumerate(xs))
+        add(name, "index_add", {"dim": dim, "alpha": alpha}, rng,
+            {"x": rng.uniform(xs, -2, 2), "index": randint(rng, xs[d], (m,)), "src": rng.uniform(ss, -2, 2)},
+            lambda t, dm=dim, a=alpha: {"y": torch.index_add(t["x"], dm, t["index"], t["src"], alpha=a)})
+
+    for tag, xs, ms, p in [("random", (4, 5), (4, 5), 0.5), ("random", (2, 3, 4), (2, 3, 4), 0.3),
+                           ("all_false", (3, 1, 5), (3, 1, 5), 0.0), ("all_true", (7,), (7,), 1.0),
+                           ("broadcast", (2, 3), (3,), 0.5), ("random", (1300,), (1300,), 0.4)]:
+        name = "masked_select_%s_%s_m%s" % (tag, shape_tag(xs), shape_tag(ms))
+        rng = Rng(fam, name)
+        mask = (rng.uniform(ms, 0, 1) < p).to(torch.float32)
+        # The long case (more than one scan block) on a coarse grid, to keep the file small.
+        big = torch.Size(xs).numel() > 1024
+        x = rng.grid(xs, -2, 2, 1 / 64) if big else rng.uniform(xs, -2, 2)
+        count = int(torch.broadcast_to(mask, torch.broadcast_shapes(xs, ms)).sum())
+        cases.append(make_case(name, "masked_select", {"count": count}, {"x": x, "mask": mask},
+                               lambda t: {"y": torch.masked_select(t["x"], t["mask"] != 0)}, rng, differentiable=["x"],
+                               gout=rng.grid((count,), -2, 2, 1 / 64) if big else None))
+    return cases
+
+
+# ----------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------
 
@@ -1128,6 +1221,7 @@ def main():
     write("pgd.json", "pgd", pgd_cases())
     write("optim.json", "optim", optim_cases())
     write("tiny_net.json", "composite", tiny_net_cases())
+    write("indexing.json", "indexing", indexing_cases())
 
 
 if __name__ == "__main__":

@@ -133,3 +133,5 @@ export * from './losses.js';
 export * from './batch_norm.js';
 export * from './pool.js';
 export * from './topk.js';
+export * from './indexing.js';
+export * from './masked_select.js';

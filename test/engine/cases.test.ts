@@ -7,7 +7,7 @@ import { CaseFileError, runCaseFiles } from '../../engine/audit_cases.js';
 
 const dev = useDevice();
 const casesDir = join(import.meta.dirname, '../cases');
-const FILES = ['matmul', 'elementwise', 'reductions', 'movement', 'mlp2', 'conv2d', 'batch_norm', 'pooling', 'activations', 'losses', 'pgd', 'optim', 'tiny_net'].map((f) => join(casesDir, `${f}.json`));
+const FILES = ['matmul', 'elementwise', 'reductions', 'movement', 'mlp2', 'conv2d', 'batch_norm', 'pooling', 'activations', 'losses', 'pgd', 'optim', 'tiny_net', 'indexing'].map((f) => join(casesDir, `${f}.json`));
 
 describe('PyTorch reference cases', () => {
   it.each(FILES)('%s: every case passes within the default tolerance', async (file) => {
