@@ -173,3 +173,4 @@ export * from './activation.js';
 export * from './losses.js';
 export * from './batch_norm.js';
 export * from './pool.js';
+export * from './weighted_sum.js';
