@@ -870,11 +870,25 @@ def pgd_cases():
     cases = []
     f32 = torch.float32
 
+    # eps and alpha are params (one number for the batch) or, per example,
+    # float32 inputs named "eps" / "alpha" of shape [N] (and then absent from
+    # params): per-example values are data, written exactly like the images.
+    # engine/ops/pgd_step.ts's case adapter reads either form.
+    def per_example(t, name, scalar, view, dtype):
+        """The [N] input as a column of `view`, or the scalar: a float32
+        tensor, or with dtype None the Python float (as the scalar cases
+        were made: torch divides a Python float by a tensor through the
+        reciprocal, so a tensor would move their float64 values by an ulp)."""
+        if name in t:
+            return t[name].detach().to(dtype or torch.float64).reshape(view)
+        return scalar if dtype is None else torch.tensor(scalar, dtype=dtype)
+
     def linf(t, eps, alpha):
         # float32 arithmetic throughout: eps and alpha rounded to float32
         # first, every op rounds to float32 as the engine's kernel does.
         x, xa, g = (t[k].detach().to(f32) for k in ("x", "x_adv", "grad"))
-        e, a = torch.tensor(eps, dtype=f32), torch.tensor(alpha, dtype=f32)
+        view = (-1,) + (1,) * (x.dim() - 1)
+        e, a = per_example(t, "eps", eps, view, f32), per_example(t, "alpha", alpha, view, f32)
         stepped = xa + a * torch.sign(g)
         out = torch.clamp(torch.minimum(torch.maximum(stepped, x - e), x + e), 0.0, 1.0)
         assert out.dtype == f32
@@ -912,14 +926,41 @@ def pgd_cases():
                                lambda t, e=eps, a=alpha: linf(t, e, a), rng, differentiable=[],
                                notes=linf_note))
 
+    # Per example (APGD's step, W-PGD's radii): a row with eps 0, alpha > eps,
+    # a zero-gradient row, mixed radii, and all rows equal (the scalar form).
+    shape = (4, 2, 3, 3)
+    for tag, eps, alpha in [("per_example_eps_alpha", [8 / 255, 0.0, 0.1, 4 / 255], [2 / 255, 0.05, 0.25, 1 / 255]),
+                            ("per_example_eps", [0.3, 0.01, 0.0, 0.05], 0.01),
+                            ("per_example_alpha", 0.1, [0.0, 0.02, 0.5, 0.1]),
+                            ("per_example_equal", [8 / 255] * 4, [2 / 255] * 4)]:
+        name = "pgd_linf_step_%s_%s" % (tag, shape_tag(shape))
+        rng = Rng(fam, name)
+        params, rows = {}, {}
+        for k, v in (("eps", eps), ("alpha", alpha)):
+            if isinstance(v, list):
+                rows[k] = torch.tensor(v, dtype=f32)
+            else:
+                params[k] = v
+        radius = rows["eps"].reshape(-1, 1, 1, 1) if "eps" in rows else torch.tensor(eps, dtype=f32)
+        x = rng.uniform(shape, 0, 1)
+        g = rng.uniform(shape, -1, 1) * (rng.uniform(shape) > -0.6).to(f32)
+        if tag == "per_example_eps_alpha":
+            g[3] = 0
+        # Iterates up to 1.5 eps away: some outside the box, projected back.
+        xa = torch.clamp(x + rng.uniform(shape, -1.5, 1.5) * radius, 0, 1)
+        cases.append(make_case(name, "pgd_linf_step", params, dict({"x": x, "x_adv": xa, "grad": g}, **rows),
+                               lambda t, e=eps, a=alpha: linf(t, e, a), rng, differentiable=[],
+                               notes=linf_note + "; eps and/or alpha per example (inputs of shape [N])"))
+
     def l2(t, eps, alpha, floor):
         x, xa, g = (t[k].detach() for k in ("x", "x_adv", "grad"))
         dims = tuple(range(1, x.dim()))
         view = (-1,) + (1,) * (x.dim() - 1)
+        e, a = (per_example(t, k, v, view, None) for k, v in (("eps", eps), ("alpha", alpha)))
         gn = g.pow(2).sum(dim=dims).sqrt().clamp(min=floor).reshape(view)
-        d = (xa + alpha * g / gn) - x
+        d = (xa + a * g / gn) - x
         dn = d.pow(2).sum(dim=dims).sqrt().clamp(min=floor).reshape(view)
-        d = d * torch.clamp(eps / dn, max=1.0)
+        d = d * torch.clamp(e / dn, max=1.0)
         return {"x_adv_new": torch.clamp(x + d, 0.0, 1.0)}
 
     l2_note = ("computed in float64 from the float32 inputs: per example (norms over all non-batch dims) "
@@ -948,6 +989,30 @@ def pgd_cases():
         cases.append(make_case(name, "pgd_l2_step", params, {"x": x, "x_adv": xa, "grad": g},
                                lambda t, e=eps, a=alpha: l2(t, e, a, 1e-12), rng, differentiable=[],
                                notes=l2_note))
+
+    # Per example: a row with eps 0, alpha > eps, a zero-gradient row outside
+    # its ball (projected), mixed radii.
+    shape = (4, 2, 3, 3)
+    for tag, eps, alpha in [("per_example_eps_alpha", [0.5, 0.0, 1.0, 0.3], [0.1, 0.3, 2.0, 0.1]),
+                            ("per_example_eps", [0.2, 1.0, 0.05, 0.5], 0.25),
+                            ("per_example_alpha", 0.5, [0.0, 0.1, 1.0, 0.2])]:
+        name = "pgd_l2_step_%s_%s" % (tag, shape_tag(shape))
+        rng = Rng(fam, name)
+        params, rows = {"norm_floor": 1e-12}, {}
+        for k, v in (("eps", eps), ("alpha", alpha)):
+            if isinstance(v, list):
+                rows[k] = torch.tensor(v, dtype=f32)
+            else:
+                params[k] = v
+        x = rng.uniform(shape, 0, 1)
+        g = rng.uniform(shape, -1, 1)
+        xa = torch.clamp(x + rng.uniform(shape, -0.05, 0.05), 0, 1)
+        if tag == "per_example_eps_alpha":
+            g[3] = 0
+            xa[3] = torch.clamp(x[3] + rng.uniform(shape[1:], -0.3, 0.3), 0, 1)  # ||d|| > eps: projected
+        cases.append(make_case(name, "pgd_l2_step", params, dict({"x": x, "x_adv": xa, "grad": g}, **rows),
+                               lambda t, e=eps, a=alpha: l2(t, e, a, 1e-12), rng, differentiable=[],
+                               notes=l2_note + "; eps and/or alpha per example (inputs of shape [N])"))
     return cases
 
 

@@ -31,3 +31,12 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, ato
   }
   if (worst >= 0) expect.fail(`${what}: element ${worst} is ${got[worst]}, expected ${want[worst]} (atol ${atol}, rtol ${rtol})`);
 }
+
+/** got and want hold the same float32 bit patterns (so 0 and -0 differ, and NaN equals only the same NaN); names the first difference. */
+export function expectSameBits(got: Float32Array, want: Float32Array, what = 'values'): void {
+  expect(got.length, `${what}: length`).toBe(want.length);
+  const a = new Uint32Array(got.buffer, got.byteOffset, got.length);
+  const b = new Uint32Array(want.buffer, want.byteOffset, want.length);
+  const i = a.findIndex((v, k) => v !== b[k]);
+  if (i >= 0) expect.fail(`${what}: element ${i} is ${got[i]} (0x${a[i]!.toString(16)}), expected ${want[i]} (0x${b[i]!.toString(16)})`);
+}

@@ -135,3 +135,4 @@ export * from './pool.js';
 export * from './topk.js';
 export * from './indexing.js';
 export * from './masked_select.js';
+export * from './weighted_sum.js';

@@ -23,6 +23,22 @@ describe('pgd_linf_step', () => {
     const results = (await runCaseFiles(dev(), [join(casesDir, 'pgd.json')], { tolerance: { atol: 0, rtol: 0 } })).filter((r) => r.op === 'pgd_linf_step');
     expect(results.length).toBeGreaterThan(3);
     expect(results.filter((r) => r.status !== 'pass').map((r) => `${r.case}: ${r.detail}`)).toEqual([]);
+    // eps and alpha per example (inputs of shape [N]) are among them.
+    expect(results.filter((r) => r.case.includes('per_example')).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('refuses a case that gives eps both as a param and as a per-example input', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cases-'));
+    const t = (shape: number[], data: number[]) => ({ shape, dtype: 'float32', data });
+    const f = join(dir, 'both.json');
+    writeFileSync(f, JSON.stringify({ schema_version: 1, cases: [{
+      name: 'both', op: 'pgd_linf_step', params: { eps: 0.1, alpha: 0.1 },
+      inputs: { x: t([2, 1], [0.5, 0.5]), x_adv: t([2, 1], [0.5, 0.5]), grad: t([2, 1], [1, -1]), eps: t([2], [0.1, 0.2]) },
+      outputs: { x_adv_new: { shape: [2, 1], dtype: 'float64', data: [0.6, 0.3] } }, gout: null, gout_for: null, grads: {},
+    }] }));
+    const [r] = await runCaseFiles(dev(), [f]);
+    expect(r!.status).toBe('fail');
+    expect(r!.detail).toMatch(/eps is given both as params\.eps and as inputs\.eps/);
   });
 });
 

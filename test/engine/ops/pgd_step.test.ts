@@ -1,12 +1,15 @@
 /**
  * The fused PGD steps: the audit (L-inf bit-exact against a float32 evaluation of the formula, L2 against a
  * float64 reference, on iterates exactly on the boundary, zero gradients, alpha > eps, pixels at 0 and 1,
- * batch 1, odd feature counts), the properties every attack relies on, one dispatch per batch, and errors.
+ * batch 1, odd feature counts, per-example eps and alpha), the properties every attack relies on, the
+ * per-example form against the scalar one, one dispatch per batch, and errors.
  */
 import { describe, expect, it } from 'vitest';
-import { useDevice, expectClose } from '../../helpers.js';
+import { useDevice, expectClose, expectSameBits } from '../../helpers.js';
 import { runAudit } from '../../../engine/audit.js';
-import { tensor } from '../../../engine/create.js';
+import { full, tensor } from '../../../engine/create.js';
+import { scope } from '../../../engine/scope.js';
+import type { Tensor } from '../../../engine/tensor.js';
 import { CpuRandom } from '../../../engine/ref/random.js';
 import { pgdLinfStep, pgdL2Step } from '../../../engine/ops/index.js';
 
@@ -120,5 +123,82 @@ describe('pgd_l2_step', () => {
     expect(() => pgdL2Step(s, s, s, { eps: 0.1, alpha: 0.1 })).toThrow(/pgdL2Step: x needs a batch dimension/);
     const a = tensor([[0.5]]);
     expect(() => pgdL2Step(a, a, a, { eps: 0.1, alpha: 0.1, normFloor: 0 })).toThrow(/normFloor must be a finite number > 0, got 0/);
+  });
+});
+
+// ---- per-example eps and alpha ----
+
+type Step = typeof pgdLinfStep;
+const STEPS: [string, Step][] = [['pgd_linf_step', pgdLinfStep], ['pgd_l2_step', pgdL2Step]];
+
+/** x in [0, 1], an iterate near it, and a gradient with exact zeros, [N, 2, 3, 3] (F = 18). */
+function batch(seed: number, n: number): { xs: number[]; adv: number[]; g: number[]; shape: number[] } {
+  const rng = new CpuRandom(seed);
+  const shape = [n, 2, 3, 3];
+  const size = n * 18;
+  const xs = image(rng, size);
+  const adv = xs.map((v) => Math.fround(v + rng.uniform(-0.2, 0.2)));
+  const g = Array.from({ length: size }, (_, i) => (i % 7 === 0 ? 0 : Math.fround(rng.normal())));
+  return { xs, adv, g, shape };
+}
+
+describe('per-example eps and alpha', () => {
+  for (const [name, step] of STEPS) {
+    it(`${name}: an [N] tensor with all entries equal gives the scalar form's bits (eps, alpha, both)`, async () => {
+      const { xs, adv, g, shape } = batch(21, 5);
+      const [x, a, gr] = [tensor(xs, shape), tensor(adv, shape), tensor(g, shape)];
+      // 0.1 rounds in float32 on both paths: the tensor holds fround(0.1), the scalar reaches the kernel as fround(0.1).
+      const [eps, alpha] = [0.1, 0.03];
+      const want = await step(x, a, gr, { eps, alpha }).read() as Float32Array;
+      const rows = (v: number) => full([5], v);
+      for (const [what, opts] of [['eps', { eps: rows(eps), alpha }], ['alpha', { eps, alpha: rows(alpha) }], ['eps and alpha', { eps: rows(eps), alpha: rows(alpha) }]] as const) {
+        expectSameBits(await step(x, a, gr, opts).read() as Float32Array, want, `${name}, per-example ${what}`);
+      }
+    });
+
+    it(`${name}: different entries give, row by row, what the scalar step gives that row`, async () => {
+      const n = 6;
+      const { xs, adv, g, shape } = batch(22, n);
+      // eps 0, alpha > eps, alpha 0, a negative alpha, and a zero-gradient row (4).
+      const eps = [0.1, 0, 0.05, 0.3, 0.2, 0.02];
+      const alpha = [0.02, 0.05, 0.2, 0, -0.03, 0.01];
+      g.fill(0, 4 * 18, 5 * 18);
+      const got = await step(tensor(xs, shape), tensor(adv, shape), tensor(g, shape), { eps: tensor(eps), alpha: tensor(alpha) }).read() as Float32Array;
+      for (let b = 0; b < n; b++) {
+        const row = (v: number[]) => tensor(v.slice(b * 18, (b + 1) * 18), [1, ...shape.slice(1)]);
+        const want = await step(row(xs), row(adv), row(g), { eps: eps[b]!, alpha: alpha[b]! }).read() as Float32Array;
+        expectSameBits(got.subarray(b * 18, (b + 1) * 18), want, `${name}, example ${b} (eps ${eps[b]}, alpha ${alpha[b]})`);
+      }
+    });
+
+    it(`${name}: one dispatch, no leaked tensors`, () => {
+      const x = tensor(new Array(4 * 18).fill(0.5), [4, 18]);
+      const eps = full([4], 0.1);
+      const alpha = full([4], 0.01);
+      const before = dev().stats();
+      scope(() => { step(x, x, x, { eps, alpha }); });
+      const after = dev().stats();
+      expect(after.dispatches - before.dispatches).toBe(1);
+      expect(after.liveTensors).toBe(before.liveTensors);
+    });
+
+    it(`${name}: refuses per-example values of the wrong shape or dtype, naming the argument`, () => {
+      const what = name === 'pgd_linf_step' ? 'pgdLinfStep' : 'pgdL2Step';
+      const x = tensor(new Array(3 * 4).fill(0.5), [3, 4]);
+      const bad: [string, { eps: number | Tensor; alpha: number | Tensor }, RegExp][] = [
+        ['[N+1] eps', { eps: full([4], 0.1), alpha: 0.01 }, new RegExp(`${what}: a per-example eps must have shape \\[3\\] \\(x's batch\\), got \\[4\\]`)],
+        ['[N,1] alpha', { eps: 0.1, alpha: full([3, 1], 0.01) }, /a per-example alpha must have shape \[3\] \(x's batch\), got \[3, 1\]/],
+        ['scalar-shaped eps', { eps: full([], 0.1), alpha: 0.01 }, /a per-example eps must have shape \[3\] \(x's batch\), got \[\]/],
+        ['int32 alpha', { eps: 0.1, alpha: tensor([1, 2, 3], [3], { dtype: 'int32' }) }, new RegExp(`${what}: a per-example alpha must be a float32 tensor, got int32`)],
+      ];
+      for (const [label, opts, msg] of bad) expect(() => step(x, x, x, opts), label).toThrow(msg);
+      // A scalar is still checked on the CPU beside a per-example partner.
+      expect(() => step(x, x, x, { eps: -1, alpha: full([3], 0.01) })).toThrow(/eps must be a finite number >= 0, got -1/);
+    });
+  }
+
+  it('pgd_linf_step: a rank-0 x has no examples to give values to', () => {
+    const s = tensor(0.5, []);
+    expect(() => pgdLinfStep(s, s, s, { eps: full([1], 0.1), alpha: 0.1 })).toThrow(/pgdLinfStep: x needs a batch dimension \(rank >= 1\) for a per-example eps, got shape \[\]/);
   });
 });
