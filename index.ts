@@ -47,3 +47,7 @@ export type { StTensor, StDType } from './nn/safetensors.js';
 export { summarize } from './nn/summary.js';
 export type { Summary, SummaryRow } from './nn/summary.js';
 export { kaimingUniformDefault, heNormalFanOut } from './nn/init.js';
+export { CheckpointError } from './nn/checkpoint.js';
+export type { TensorSpec } from './engine/dtype.js';
+export type { LoadStateDictOptions } from './nn/module.js';
+export { generatorStateProblem } from './engine/rng.js';
