@@ -202,7 +202,7 @@ export function pgdL2Step(x: Tensor, xAdv: Tensor, grad: Tensor, opts: PgdL2Step
   return pgdL2StepOp([x, xAdv, grad], { eps: opts.eps, alpha: opts.alpha, normFloor: opts.normFloor ?? 1e-12 });
 }
 
-registerCaseAdapter('pgd_linf_step', (x, p) => ({ x_adv_new: pgdLinfStep(x.x!, x.x_adv!, x.grad!, { eps: param.num(p, 'eps'), alpha: param.num(p, 'alpha') }) }));
+registerCaseAdapter('pgd_linf_step', (x, p) => ({ x_adv_new: pgdLinfStep(x.x!, x.x_adv!, x.grad!, { eps: param.num(p, 'eps'), alpha: param.num(p, 'alpha') }) }), { inputs: ['x', 'x_adv', 'grad'] });
 registerCaseAdapter('pgd_l2_step', (x, p) => ({
   x_adv_new: pgdL2Step(x.x!, x.x_adv!, x.grad!, { eps: param.num(p, 'eps'), alpha: param.num(p, 'alpha'), normFloor: param.optNum(p, 'norm_floor') ?? 1e-12 }),
-}));
+}), { inputs: ['x', 'x_adv', 'grad'] });
