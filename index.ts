@@ -51,3 +51,6 @@ export { CheckpointError } from './nn/checkpoint.js';
 export type { TensorSpec } from './engine/dtype.js';
 export type { LoadStateDictOptions } from './nn/module.js';
 export { generatorStateProblem } from './engine/rng.js';
+export { loadCifar10, loadCifar100, readCifarFiles, CIFAR10_CLASSES } from './training/data/cifar.js';
+export type { CifarFormat, CifarOptions } from './training/data/cifar.js';
+export { DataFileError } from './training/data/data_file.js';
