@@ -42,7 +42,7 @@ export * from './nn/layers/index.js';
 export * from './nn/models/index.js';
 export { saveCheckpoint, loadCheckpoint } from './nn/checkpoint.js';
 export type { CheckpointMeta, SaveOptions, LoadOptions } from './nn/checkpoint.js';
-export { readSafetensors, writeSafetensors, SafetensorsError } from './nn/safetensors.js';
+export { readSafetensors, writeSafetensors, serializeSafetensors, SafetensorsError } from './nn/safetensors.js';
 export type { StTensor, StDType } from './nn/safetensors.js';
 export { summarize } from './nn/summary.js';
 export type { Summary, SummaryRow } from './nn/summary.js';

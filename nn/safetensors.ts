@@ -190,21 +190,16 @@ function writeAll(fd: number, b: Uint8Array): void {
   for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off);
 }
 
-/**
- * Writes tensors (in the given order) and string metadata atomically: a temporary file beside the target,
- * fsync, rename over the target, fsync of the folder (so the rename itself survives a power cut). A reader
- * sees the old file or the new one, never a mix; a write killed half-way leaves a temporary file that the
- * next write to the same target removes.
- */
-export function writeSafetensors(file: string, tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): void {
+/** A file's bytes, in pieces (header length, header, each tensor's data): tensors in the given order. */
+export function serializeSafetensors(tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): Buffer[] {
   const entries = tensors instanceof Map ? [...tensors.entries()] : tensors;
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new SafetensorsError(`${file}: metadata '${k}' must be a string, got ${typeof v}`);
+  for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new SafetensorsError(`metadata '${k}' must be a string, got ${typeof v}`);
   const blobs: Buffer[] = [];
   let off = 0;
   for (const [name, t] of entries) {
-    if (name === '__metadata__') throw new SafetensorsError(`${file}: '__metadata__' is reserved and cannot name a tensor`);
+    if (name === '__metadata__') throw new SafetensorsError(`'__metadata__' is reserved and cannot name a tensor`);
     const n = t.shape.reduce((p, q) => p * q, 1);
     if (n !== t.data.length) throw new SafetensorsError(`tensor '${name}': shape [${t.shape}] needs ${n} values, got ${t.data.length}`);
     const b = encode(t);
@@ -217,15 +212,29 @@ export function writeSafetensors(file: string, tensors: Map<string, StTensor> | 
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return [head, Buffer.from(json), ...blobs];
+}
+
+/**
+ * Writes tensors (in the given order) and string metadata atomically: a temporary file beside the target,
+ * fsync, rename over the target, fsync of the folder (so the rename itself survives a power cut). A reader
+ * sees the old file or the new one, never a mix; a write killed half-way leaves a temporary file that the
+ * next write to the same target removes.
+ */
+export function writeSafetensors(file: string, tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): void {
+  let pieces: Buffer[];
+  try {
+    pieces = serializeSafetensors(tensors, metadata);
+  } catch (e) {
+    throw e instanceof SafetensorsError ? new SafetensorsError(`${file}: ${e.message}`) : e;
+  }
   removeStaleTemporaries(file);
   const tmp = `${file}.tmp-${process.pid}-${tmpCount++}`;
   writing.add(tmp);
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeAll(fd, head);
-      writeAll(fd, Buffer.from(json));
-      for (const b of blobs) writeAll(fd, b);
+      for (const b of pieces) writeAll(fd, b);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
