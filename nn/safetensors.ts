@@ -6,6 +6,7 @@
  * the byte offset at fault; a file it accepts decodes without a read out of bounds.
  */
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { endianness } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 export type StDType = 'F32' | 'F64' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
@@ -25,7 +26,17 @@ function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
+/** The file's byte order is the host's (true on every platform Node runs on today): whole tensors are copied. */
+const LITTLE_ENDIAN = endianness() === 'LE';
+const NATIVE: Partial<Record<StDType, Float32ArrayConstructor | Float64ArrayConstructor | Int32ArrayConstructor>> = { F32: Float32Array, F64: Float64Array, I32: Int32Array };
+
 function decode(name: string, dtype: StDType, bytes: Buffer, n: number, file: string): StTensor['data'] {
+  const Native = NATIVE[dtype];
+  if (LITTLE_ENDIAN && Native) {
+    const a = new Native(n);
+    new Uint8Array(a.buffer).set(bytes);
+    return a;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (dtype) {
     case 'F32': { const a = new Float32Array(n); for (let i = 0; i < n; i++) a[i] = view.getFloat32(4 * i, true); return a; }
@@ -136,6 +147,8 @@ export function readSafetensors(file: string): SafetensorsFile {
 }
 
 function encode(t: StTensor): Buffer {
+  const Native = NATIVE[t.dtype];
+  if (LITTLE_ENDIAN && Native && t.data instanceof Native) return Buffer.from(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   const n = t.data.length;
   const out = Buffer.alloc(n * BYTES[t.dtype]);
   for (let i = 0; i < n; i++) {
