@@ -148,8 +148,9 @@ export function loadCheckpoint(path: string, model: Module, opts: LoadOptions = 
     fail((e as Error).message);
   }
 
-  let optState: OptimizerStateDict | null = null;
-  const made: Tensor[] = [];
+  let optScalars: OptimizerStateDict['state'] | null = null;
+  let optGroups: OptimizerStateDict['param_groups'] = [];
+  const optUploads: [string, string, StTensor][] = [];
   if (opts.optimizer) {
     if (file.metadata.optimizer === undefined) fail('no optimizer state in this checkpoint');
     const m = json('optimizer');
@@ -164,36 +165,25 @@ export function loadCheckpoint(path: string, model: Module, opts: LoadOptions = 
         (spec[i] ??= dict())[k] = v as number;
       }
     }
-    const tensors: [string, string, StTensor][] = [];
     for (const [key, t] of optTensors) {
       const k = /^(\d+)\.([^.]+)$/.exec(key);
       if (!k) return fail(`tensor '${OPT_PREFIX}${key}': expected a name ${OPT_PREFIX}<parameter index>.<state name>`);
       const entry = (spec[k[1]!] ??= dict());
       if (entry[k[2]!] !== undefined) fail(`tensor '${OPT_PREFIX}${key}': state ${k[1]}.${k[2]} is also a scalar in metadata 'optimizer'`);
       entry[k[2]!] = { shape: t.shape, dtype: engineDType(t) };
-      tensors.push([k[1]!, k[2]!, t]);
+      optUploads.push([k[1]!, k[2]!, t]);
     }
     try {
       opts.optimizer.checkStateDict({ state: spec, param_groups });
     } catch (e) {
       fail(`optimizer state: ${(e as Error).message}`);
     }
-    const st: OptimizerStateDict['state'] = dict();
+    optScalars = dict();
     for (const [i, entry] of Object.entries(spec)) {
-      st[Number(i)] = dict();
-      for (const [k, v] of Object.entries(entry)) if (typeof v === 'number') st[Number(i)]![k] = v;
+      const own = (optScalars[Number(i)] = dict());
+      for (const [k, v] of Object.entries(entry)) if (typeof v === 'number') own[k] = v;
     }
-    try {
-      for (const [i, k, t] of tensors) {
-        const tt = toTensor(t, model.device);
-        made.push(tt);
-        st[Number(i)]![k] = tt;
-      }
-    } catch (e) {
-      for (const t of made) t.dispose();
-      throw e;
-    }
-    optState = { state: st, param_groups };
+    optGroups = param_groups;
   }
 
   let rng: GeneratorState | null = null;
@@ -208,9 +198,17 @@ export function loadCheckpoint(path: string, model: Module, opts: LoadOptions = 
   // Everything is checked: upload and load. The optimizer goes first because it allocates (its copies of the
   // state); the model's in-place copies and the generator's state cannot fail any more.
   const uploaded = new Map<string, Tensor>();
+  const made: Tensor[] = [];
   try {
     for (const [k, t] of state) uploaded.set(k, toTensor(t, model.device));
-    if (optState) opts.optimizer!.loadStateDict(optState);
+    if (optScalars) {
+      for (const [i, k, t] of optUploads) {
+        const tt = toTensor(t, model.device);
+        made.push(tt);
+        optScalars[Number(i)]![k] = tt;
+      }
+      opts.optimizer!.loadStateDict({ state: optScalars, param_groups: optGroups });
+    }
     model.loadStateDict(uploaded, { strict: opts.strict ?? true, strictBuffers: opts.strictBuffers });
   } finally {
     for (const t of [...uploaded.values(), ...made]) t.dispose();

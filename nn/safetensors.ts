@@ -127,7 +127,7 @@ export function readSafetensors(file: string): SafetensorsFile {
     if (begin > end) bad(`${where}: data_offsets [${begin}, ${end}] begin after they end`);
     if (end > dataLen) bad(`truncated: ${where} ends at byte offset ${dataStart + end} but the file has ${buf.length} bytes`);
     // Huge dimensions make an inexact or infinite product, never one equal to a span inside the file.
-    const bytes = (shape as number[]).reduce((p, d) => p * d, BYTES[dtype as StDType]);
+    const bytes = shape.includes(0) ? 0 : (shape as number[]).reduce((p, d) => p * d, BYTES[dtype as StDType]);
     if (bytes !== end - begin) bad(`${where} [${shape.join(', ')}] ${dtype} needs ${Number.isSafeInteger(bytes) ? bytes : `about ${bytes.toExponential(3)}`} bytes, its data_offsets [${begin}, ${end}] span ${end - begin}`);
     entries.push([name, dtype as StDType, shape as number[], { name, begin, end }]);
   }

@@ -28,7 +28,7 @@ import { DataFileError } from '../training/data/data_file.js';
 import { CaseFileError, loadCaseFile } from '../engine/audit_cases.js';
 import { getCaseSignature } from '../engine/case_adapters.js';
 
-useDevice();
+const dev = useDevice();
 const dir = mkdtempSync(join(tmpdir(), 'fuzz-'));
 const BYTES: Record<StDType, number> = { F32: 4, F64: 8, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
 const product = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
@@ -144,6 +144,7 @@ describe('fuzzed readers refuse bad input cleanly', () => {
     const headerLen = Number(bytes.readBigUInt64LE(0));
     mutants.push(...byteMutants(bytes, rng, { boundaries: [8, 8 + headerLen], random: 150, header: [0, 8 + headerLen] }));
 
+    const live = dev().stats().liveTensors;
     let current = await state();
     let checked = 0;
     const path = join(dir, 'mutant-ckpt.safetensors');
@@ -168,6 +169,7 @@ describe('fuzzed readers refuse bad input cleanly', () => {
     expect(r.accepted).toBeGreaterThan(0);
     expect(r.refused).toBeGreaterThan(r.inputs / 3);
     expect(checked, 'refusals after the file was read, each checked for changes').toBeGreaterThan(50);
+    expect(dev().stats().liveTensors, 'tensors left alive by the loads').toBe(live);
     expect(r.slowestMs).toBeLessThan(SLOW_MS);
     opt.dispose();
     model.dispose();
