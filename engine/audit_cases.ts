@@ -17,7 +17,7 @@ import { scope } from './scope.js';
 import { sizeOf } from './shape.js';
 import * as o from './ops/index.js';
 import type { Device } from './device.js';
-import { caseAdapterOps, getCaseAdapter, registerCaseAdapter, param, type CaseAdapter, type CaseParams } from './case_adapters.js';
+import { caseAdapterOps, getCaseAdapter, getCaseSignature, registerCaseAdapter, param, type CaseAdapter, type CaseParams } from './case_adapters.js';
 import type { Tensor } from './tensor.js';
 import { SGD, Adam, AdamW } from './optim/index.js';
 
@@ -39,13 +39,13 @@ export interface CaseResult {
 registerCaseAdapter('linear', (x) => {
   const out = o.matmul(x.x!, x.weight!, { transB: true });
   return { y: x.bias ? o.add(out, x.bias) : out };
-});
+}, { inputs: ['x', 'weight'] });
 // A 2-layer MLP, mean((relu(x W1^T + b1) W2^T + b2 - t)^2): autodiff through a composite function.
 registerCaseAdapter('mlp2', (x) => {
   const h = o.maximum(o.add(o.matmul(x.x!, x.w1!, { transB: true }), x.b1!), 0);
   const out = o.add(o.matmul(h, x.w2!, { transB: true }), x.b2!);
   return { loss: o.mean(o.square(o.sub(out, x.t!))) };
-});
+}, { inputs: ['x', 'w1', 'b1', 'w2', 'b2', 't'] });
 // The tiny network of the CNN-kernels issue: conv 3->8 (no bias), BN, SiLU, conv 8->16 stride 2, ReLU,
 // global average pool, linear, mean cross-entropy; in training mode BN uses batch statistics and its running
 // statistics (cloned from the case's inputs) are outputs too.
@@ -60,13 +60,17 @@ registerCaseAdapter('tiny_net', (x, p) => {
   const out: Record<string, Tensor> = { loss: o.crossEntropy(logits, x.labels!), logits };
   if (training) { out['bn1.running_mean'] = rm; out['bn1.running_var'] = rv; }
   return out;
-});
+}, { inputs: ['x', 'labels', 'conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean', 'bn1.running_var', 'conv2.weight', 'conv2.bias', 'fc.weight', 'fc.bias'] });
 
 /** Ops whose cases nest their tensors per step (see the header). */
 const OPTIMIZER_OPS = new Set(['sgd', 'adam', 'adamw']);
 
 /** Outputs compared for ops whose cases may hold more (REFERENCE_CASES.md: pgd_l2_step's intermediates may be ignored). */
 const COMPARED_OUTPUTS: Record<string, readonly string[]> = { pgd_l2_step: ['x_adv_new'] };
+
+function isCompared(op: string, output: string): boolean {
+  return !Object.hasOwn(COMPARED_OUTPUTS, op) || COMPARED_OUTPUTS[op]!.includes(output);
+}
 
 function caseBetas(p: CaseParams): [number, number] {
   const v = p.betas ?? [0.9, 0.999];
@@ -125,7 +129,13 @@ function checkTensor(file: string, where: string, t: unknown): CaseTensor {
   if (!Array.isArray(c.shape) || c.shape.some((d) => !Number.isInteger(d) || d < 0)) fail(file, `${where}.shape`, `expected an array of non-negative integers, got ${JSON.stringify(c.shape)}`);
   if (!['float32', 'float64', 'int64'].includes(c.dtype)) fail(file, `${where}.dtype`, `expected float32, float64 or int64, got ${JSON.stringify(c.dtype)}`);
   if (!Array.isArray(c.data) || c.data.length !== sizeOf(c.shape)) fail(file, `${where}.data`, `expected ${sizeOf(c.shape)} values for shape [${c.shape.join(', ')}], got ${Array.isArray(c.data) ? c.data.length : typeof c.data}`);
-  if (c.data.some((v) => typeof v !== 'number' && v !== null)) fail(file, `${where}.data`, 'expected numbers');
+  const bad = c.data.findIndex((v) => typeof v !== 'number');
+  if (bad >= 0) fail(file, `${where}.data[${bad}]`, `expected a number, got ${JSON.stringify(c.data[bad])}`);
+  // int64 holds class labels, which the engine keeps as int32: converted only when exact.
+  if (c.dtype === 'int64') {
+    const i = c.data.findIndex((v) => !Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31);
+    if (i >= 0) fail(file, `${where}.data[${i}]`, `int64 value ${c.data[i]} is not an integer in the int32 range the engine holds labels in`);
+  }
   return c;
 }
 
@@ -150,7 +160,7 @@ function optimizerTensors(file: string, where: string, c: { inputs?: unknown; ou
     return v.map((step, k) => {
       const ts = checkTensors(file, `${field}[${k}]`, step);
       for (const [name, t] of Object.entries(ts)) {
-        const p = params[name];
+        const p = Object.hasOwn(params, name) ? params[name] : undefined;
         if (!p) fail(file, `${field}[${k}].${name}`, `names no parameter (inputs.params has ${Object.keys(params).join(', ')})`);
         if (p.shape.join() !== t.shape.join()) fail(file, `${field}[${k}].${name}.shape`, `[${t.shape}] differs from the parameter's [${p.shape}]`);
       }
@@ -199,11 +209,19 @@ export function loadCaseFile(file: string): Case[] {
       : { inputs: checkTensors(file, `${where}.inputs`, c.inputs), outputs: checkTensors(file, `${where}.outputs`, c.outputs) };
     const gout = c.gout === null || c.gout === undefined ? null : checkTensor(file, `${where}.gout`, c.gout);
     const goutFor = c.gout_for ?? null;
-    if (gout && (typeof goutFor !== 'string' || !outputs[goutFor])) fail(file, `${where}.gout_for`, `must name one of the outputs (${Object.keys(outputs).join(', ')}), got ${JSON.stringify(goutFor)}`);
+    if (gout && (typeof goutFor !== 'string' || !Object.hasOwn(outputs, goutFor))) fail(file, `${where}.gout_for`, `must name one of the outputs (${Object.keys(outputs).join(', ')}), got ${JSON.stringify(goutFor)}`);
     if (gout && goutFor && outputs[goutFor]!.shape.join() !== gout.shape.join()) fail(file, `${where}.gout`, `shape [${gout.shape}] differs from outputs.${goutFor} [${outputs[goutFor]!.shape}]`);
     const grads = c.grads === undefined || c.grads === null ? {} : checkTensors(file, `${where}.grads`, c.grads);
-    for (const k of Object.keys(grads)) if (!inputs[k]) fail(file, `${where}.grads.${k}`, 'names no input');
+    for (const k of Object.keys(grads)) if (!Object.hasOwn(inputs, k)) fail(file, `${where}.grads.${k}`, 'names no input');
     if (Object.keys(grads).length && !gout) fail(file, `${where}.gout`, 'grads are given but gout is null');
+    const op = c.op;
+    if (!Object.keys(outputs).some((k) => isCompared(op, k)) && !Object.keys(grads).length) {
+      fail(file, `${where}.outputs`, `the case compares nothing: no outputs${Object.hasOwn(COMPARED_OUTPUTS, op) ? ` among ${COMPARED_OUTPUTS[op]!.join(', ')}` : ''} and no grads`);
+    }
+    const needs = getCaseSignature(op)?.inputs ?? [];
+    for (const k of needs) {
+      if (!Object.hasOwn(inputs, k)) fail(file, `${where}.inputs.${k}`, `missing: op '${op}' needs inputs ${needs.join(', ')} (the case has ${Object.keys(inputs).join(', ') || 'none'})`);
+    }
     return { name: c.name, op: c.op, params: params as CaseParams, inputs, outputs, gout, gout_for: goutFor, grads };
   });
 }
@@ -229,8 +247,8 @@ async function runCase(device: Device, file: string, c: Case, tol: Tolerance): P
     return { outs, grads };
   });
   const checks: [string, Tensor | undefined, CaseTensor][] = [
-    ...Object.entries(c.outputs).filter(([k]) => COMPARED_OUTPUTS[c.op]?.includes(k) ?? true)
-      .map(([k, v]) => [`outputs.${k}`, produced.outs[k], v] as [string, Tensor | undefined, CaseTensor]),
+    ...Object.entries(c.outputs).filter(([k]) => isCompared(c.op, k))
+      .map(([k, v]) => [`outputs.${k}`, Object.hasOwn(produced.outs, k) ? produced.outs[k] : undefined, v] as [string, Tensor | undefined, CaseTensor]),
     ...Object.entries(c.grads).map(([k, v]) => [`grads.${k}`, produced.grads[k], v] as [string, Tensor | undefined, CaseTensor]),
   ];
   let worstRatio = 0;
@@ -241,7 +259,7 @@ async function runCase(device: Device, file: string, c: Case, tol: Tolerance): P
       if (!got) { problems.push(`${what}: the engine produced no such tensor`); continue; }
       if (got.shape.join() !== want.shape.join()) { problems.push(`${what}: shape [${got.shape}] vs expected [${want.shape}]`); continue; }
       const exact = want.dtype === 'int64';
-      const cmp = compare(await got.read(), want.data.map((v) => (v === null ? NaN : v)), exact ? { atol: 0, rtol: 0 } : tol);
+      const cmp = compare(await got.read(), want.data, exact ? { atol: 0, rtol: 0 } : tol);
       worstRatio = Math.max(worstRatio, cmp.worstRatio);
       maxAbs = Math.max(maxAbs, cmp.maxAbs);
       if (!cmp.pass) problems.push(`${what}[${cmp.worstIndex}] = ${cmp.got}, expected ${cmp.want}`);

@@ -10,15 +10,25 @@ export type CaseInputs = Record<string, Tensor>;
 /** Runs one case: named input tensors and the case's params in, named outputs out. */
 export type CaseAdapter = (inputs: CaseInputs, params: CaseParams) => Record<string, Tensor>;
 
-const adapters = new Map<string, CaseAdapter>();
+/** What a case of the op must hold, so that a case file is refused on load rather than failing as it runs. */
+export interface CaseSignature {
+  /** The inputs the adapter reads unconditionally (optional ones, such as conv2d's bias, are not listed). */
+  inputs?: readonly string[];
+}
 
-export function registerCaseAdapter(op: string, fn: CaseAdapter): void {
+const adapters = new Map<string, { fn: CaseAdapter; signature: CaseSignature }>();
+
+export function registerCaseAdapter(op: string, fn: CaseAdapter, signature: CaseSignature = {}): void {
   if (adapters.has(op)) throw new Error(`case adapter for '${op}' registered twice`);
-  adapters.set(op, fn);
+  adapters.set(op, { fn, signature });
 }
 
 export function getCaseAdapter(op: string): CaseAdapter | undefined {
-  return adapters.get(op);
+  return adapters.get(op)?.fn;
+}
+
+export function getCaseSignature(op: string): CaseSignature | undefined {
+  return adapters.get(op)?.signature;
 }
 
 export function caseAdapterOps(): string[] {

@@ -14,3 +14,6 @@ export function toTypedArray(dtype: DType, data: ArrayLike<number>): TypedArray 
 export function assertDType(dtype: string, arg = 'dtype'): asserts dtype is DType {
   if (!DTYPES.includes(dtype as DType)) throw new TypeError(`${arg}: expected one of ${DTYPES.join(', ')}, got '${dtype}'`);
 }
+
+/** A tensor's shape and element type without its data: what a state dict is checked against before any upload. */
+export interface TensorSpec { readonly shape: readonly number[]; readonly dtype: DType }

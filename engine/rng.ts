@@ -13,6 +13,17 @@ const TWO32 = 2 ** 32;
 
 export interface GeneratorState { seed: number; offset: number }
 
+/** What makes `s` no generator state (seed and offset non-negative safe integers), or null if it is one. */
+export function generatorStateProblem(s: unknown): string | null {
+  if (s === null || typeof s !== 'object' || Array.isArray(s)) return `expected {seed, offset}, got ${JSON.stringify(s)}`;
+  const { seed, offset, ...rest } = s as Record<string, unknown>;
+  for (const [k, v] of [['seed', seed], ['offset', offset]] as const) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) return `${k} must be a non-negative safe integer, got ${JSON.stringify(v)}`;
+  }
+  const extra = Object.keys(rest);
+  return extra.length ? `unknown field '${extra[0]}' (a generator state is {seed, offset})` : null;
+}
+
 export class Generator {
   private seed = 0;
   private offset = 0;
@@ -33,6 +44,8 @@ export class Generator {
   }
 
   setState(s: GeneratorState): this {
+    const problem = generatorStateProblem(s);
+    if (problem) throw new RangeError(`Generator.setState: ${problem}`);
     this.manualSeed(s.seed);
     this.offset = s.offset;
     return this;

@@ -6,9 +6,17 @@
 import { keep } from '../engine/scope.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Device } from '../engine/device.js';
+import type { TensorSpec } from '../engine/dtype.js';
 import { fmt } from '../engine/shape.js';
 import { copyInto } from '../engine/inplace.js';
 import { tensorPaths, type TensorContainer } from '../engine/tree.js';
+
+export interface LoadStateDictOptions {
+  /** Every key of the module and of the state dict must match (default true). */
+  strict?: boolean;
+  /** Buffers must be in the state dict too (default: as `strict`); false accepts e.g. a missing num_batches_tracked. */
+  strictBuffers?: boolean;
+}
 
 export abstract class Module implements TensorContainer {
   training = true;
@@ -111,11 +119,27 @@ export abstract class Module implements TensorContainer {
   /**
    * Copies parameters and buffers in by name, in place (as PyTorch's load_state_dict): the module's tensors
    * keep their identity, so an optimizer built over them stays valid. The given tensors are not consumed.
-   * Strict by default: every key must match by name, shape and dtype, and the error lists what is missing,
-   * unexpected or mismatched; nothing is copied unless everything matches.
+   * Checked first as checkStateDict does; nothing is copied unless everything matches.
    */
-  loadStateDict(state: Map<string, Tensor>, opts: { strict?: boolean } = {}): void {
+  loadStateDict(state: Map<string, Tensor>, opts: LoadStateDictOptions = {}): void {
+    this.checkStateDict(state, opts);
+    const slots = this.slots();
+    for (const [name, t] of state) {
+      const s = slots.get(name);
+      if (s && s.map.get(s.key) !== t) copyInto(s.map.get(s.key)!, t);
+    }
+  }
+
+  /**
+   * Throws what loadStateDict would refuse, touching nothing; takes shapes and dtypes only, so a checkpoint
+   * is checked before any of it is uploaded. Strict by default: every key must match by name, shape and
+   * dtype, and the error lists what is missing, unexpected or mismatched. With `strictBuffers: false` a
+   * buffer the state dict lacks keeps its current value: PyTorch checkpoints from before 0.4.1 have no
+   * BatchNorm `num_batches_tracked`. Parameters stay required while `strict`.
+   */
+  checkStateDict(state: ReadonlyMap<string, TensorSpec>, opts: LoadStateDictOptions = {}): void {
     const strict = opts.strict ?? true;
+    const strictBuffers = opts.strictBuffers ?? strict;
     const slots = this.slots();
     const problems: string[] = [];
     for (const [name, t] of state) {
@@ -125,12 +149,11 @@ export abstract class Module implements TensorContainer {
       if (cur.shape.join() !== t.shape.join()) problems.push(`'${name}': shape ${fmt(t.shape)} in the checkpoint, ${fmt(cur.shape)} in the model`);
       else if (cur.dtype !== t.dtype) problems.push(`'${name}': dtype ${t.dtype} in the checkpoint, ${cur.dtype} in the model`);
     }
-    if (strict) for (const name of slots.keys()) if (!state.has(name)) problems.push(`missing key '${name}'`);
-    if (problems.length) throw new Error(`loadStateDict: ${problems.join('; ')}`);
-    for (const [name, t] of state) {
-      const s = slots.get(name);
-      if (s && s.map.get(s.key) !== t) copyInto(s.map.get(s.key)!, t);
+    for (const [name, s] of slots) {
+      if (state.has(name) || !(s.param ? strict : strictBuffers)) continue;
+      problems.push(`missing key '${name}'${s.param ? '' : ' (a buffer: strictBuffers: false keeps the model\'s value)'}`);
     }
+    if (problems.length) throw new Error(`loadStateDict: ${problems.join('; ')}`);
   }
 
   private slots(): Map<string, { map: Map<string, Tensor>; key: string; param: boolean }> {

@@ -334,15 +334,15 @@ export function activation(name: ActivationName, x: Tensor, params: ActivationPa
 
 const optNum = (p: CaseParams, k: string, fallback: number): number => param.optNum(p, k) ?? fallback;
 for (const name of ['relu', 'silu', 'tanh', 'sigmoid', 'mish'] as const) {
-  registerCaseAdapter(name, (x) => ({ y: activationOps[name]([x.x!], {}) }));
+  registerCaseAdapter(name, (x) => ({ y: activationOps[name]([x.x!], {}) }), { inputs: ['x'] });
 }
-registerCaseAdapter('softplus', (x, p) => ({ y: softplus(x.x!, { beta: optNum(p, 'beta', 1), threshold: optNum(p, 'threshold', 20) }) }));
+registerCaseAdapter('softplus', (x, p) => ({ y: softplus(x.x!, { beta: optNum(p, 'beta', 1), threshold: optNum(p, 'threshold', 20) }) }), { inputs: ['x'] });
 registerCaseAdapter('gelu', (x, p) => {
   const m = p.approximate ?? 'none';
   if (m !== 'none' && m !== 'tanh') throw new TypeError(`params.approximate: expected "none" or "tanh", got ${JSON.stringify(m)}`);
   return { y: gelu(x.x!, { approximate: m }) };
-});
-registerCaseAdapter('elu', (x, p) => ({ y: elu(x.x!, { alpha: optNum(p, 'alpha', 1) }) }));
-registerCaseAdapter('psoftplus', (x) => ({ y: activationOps.psoftplus([x.x!, x.alpha!], {}) }));
-registerCaseAdapter('smoothrelu', (x) => ({ y: activationOps.smoothrelu([x.x!, x.a!], {}) }));
-registerCaseAdapter('relu_smoothgrad', (x, p) => ({ y: reluSmoothgrad(x.x!, { alpha: optNum(p, 'alpha', 10) }) }));
+}, { inputs: ['x'] });
+registerCaseAdapter('elu', (x, p) => ({ y: elu(x.x!, { alpha: optNum(p, 'alpha', 1) }) }), { inputs: ['x'] });
+registerCaseAdapter('psoftplus', (x) => ({ y: activationOps.psoftplus([x.x!, x.alpha!], {}) }), { inputs: ['x', 'alpha'] });
+registerCaseAdapter('smoothrelu', (x) => ({ y: activationOps.smoothrelu([x.x!, x.a!], {}) }), { inputs: ['x', 'a'] });
+registerCaseAdapter('relu_smoothgrad', (x, p) => ({ y: reluSmoothgrad(x.x!, { alpha: optNum(p, 'alpha', 10) }) }), { inputs: ['x'] });

@@ -248,4 +248,4 @@ registerCaseAdapter('batch_norm2d', (x, p) => {
     Object.assign(out, { batch_mean: st.mean, batch_var_biased: st.varBiased, batch_var_unbiased: st.varUnbiased });
   }
   return out;
-});
+}, { inputs: ['x', 'running_mean', 'running_var'] });

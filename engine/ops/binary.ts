@@ -110,5 +110,5 @@ export const comparisonOps = Object.fromEntries(Object.entries(comparisons).map(
   audit: cases(n, ['mask', 'mask']),
 })])) as Record<keyof typeof comparisons, OpFn<Record<string, never>>>;
 
-for (const name of Object.keys(rows)) registerCaseAdapter(name, (x) => ({ y: binaryOps[name]!([x.a!, x.b!], {}) }));
-for (const name of Object.keys(comparisons)) registerCaseAdapter(name, (x) => ({ y: comparisonOps[name]!([x.a!, x.b!], {}) }));
+for (const name of Object.keys(rows)) registerCaseAdapter(name, (x) => ({ y: binaryOps[name]!([x.a!, x.b!], {}) }), { inputs: ['a', 'b'] });
+for (const name of Object.keys(comparisons)) registerCaseAdapter(name, (x) => ({ y: comparisonOps[name]!([x.a!, x.b!], {}) }), { inputs: ['a', 'b'] });

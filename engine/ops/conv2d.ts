@@ -290,4 +290,4 @@ registerCaseAdapter('conv2d', (x, p) => {
       bias: x.bias ?? null, stride: caseInt(p, 'stride', 1), padding: caseInt(p, 'padding', 0), dilation: caseInt(p, 'dilation', 1), groups,
     }),
   };
-});
+}, { inputs: ['x', 'weight'] });

@@ -402,11 +402,11 @@ registerCaseAdapter('cross_entropy', (x, p) => {
   const k = param.optNum(p, 'num_classes');
   if (k !== null && x.logits!.shape[1] !== k) throw new RangeError(`params.num_classes is ${k} but logits have shape ${fmt(x.logits!.shape)}`);
   return { loss: crossEntropy(x.logits!, x.labels!, { reduction: str(p, 'reduction', ['mean', 'sum', 'none'] as const, 'mean'), labelSmoothing: param.optNum(p, 'label_smoothing') ?? 0 }) };
-});
-registerCaseAdapter('softmax', (x, p) => ({ y: softmax(x.x!, param.optNum(p, 'dim') ?? 1) }));
-registerCaseAdapter('log_softmax', (x, p) => ({ y: logSoftmax(x.x!, param.optNum(p, 'dim') ?? 1) }));
+}, { inputs: ['logits', 'labels'] });
+registerCaseAdapter('softmax', (x, p) => ({ y: softmax(x.x!, param.optNum(p, 'dim') ?? 1) }), { inputs: ['x'] });
+registerCaseAdapter('log_softmax', (x, p) => ({ y: logSoftmax(x.x!, param.optNum(p, 'dim') ?? 1) }), { inputs: ['x'] });
 registerCaseAdapter('trades_kl', (x, p) => ({
   loss: tradesKl(x.logits_adv!, x.logits_nat!, { reduction: str(p, 'reduction', ['sum', 'none'] as const, 'sum'), divideByBatch: param.bool(p, 'divide_by_batch') }),
-}));
-registerCaseAdapter('dlr', (x) => ({ loss: dlr(x.logits!, x.labels!) }));
-registerCaseAdapter('redlr', (x) => ({ loss: redlr(x.logits!, x.labels!) }));
+}), { inputs: ['logits_adv', 'logits_nat'] });
+registerCaseAdapter('dlr', (x) => ({ loss: dlr(x.logits!, x.labels!) }), { inputs: ['logits', 'labels'] });
+registerCaseAdapter('redlr', (x) => ({ loss: redlr(x.logits!, x.labels!) }), { inputs: ['logits', 'labels'] });

@@ -128,4 +128,4 @@ function matmulCases(): AuditCase<MatmulAttrs>[] {
   return out;
 }
 
-registerCaseAdapter('matmul', (x, p) => ({ y: matmulOp([x.a!, x.b!], { transA: param.bool(p, 'transpose_a'), transB: param.bool(p, 'transpose_b') }) }));
+registerCaseAdapter('matmul', (x, p) => ({ y: matmulOp([x.a!, x.b!], { transA: param.bool(p, 'transpose_a'), transB: param.bool(p, 'transpose_b') }) }), { inputs: ['a', 'b'] });

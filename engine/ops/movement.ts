@@ -309,12 +309,12 @@ export const cloneOp = defineOp<Record<string, never>>({
   audit: [{ name: 'clone [3,4]', shapes: [[3, 4]], attrs: {} }],
 });
 
-registerCaseAdapter('reshape', (x, p) => ({ y: reshapeOp([x.x!], { shape: param.ints(p, 'shape') }) }));
-registerCaseAdapter('permute', (x, p) => ({ y: permuteOp([x.x!], { dims: param.ints(p, 'dims') }) }));
-registerCaseAdapter('transpose', (x, p) => ({ y: transposeOp([x.x!], { dim0: param.num(p, 'dim0'), dim1: param.num(p, 'dim1') }) }));
-registerCaseAdapter('slice', (x, p) => ({ y: sliceOp([x.x!], { dim: param.num(p, 'dim'), start: param.num(p, 'start'), end: param.num(p, 'end') }) }));
+registerCaseAdapter('reshape', (x, p) => ({ y: reshapeOp([x.x!], { shape: param.ints(p, 'shape') }) }), { inputs: ['x'] });
+registerCaseAdapter('permute', (x, p) => ({ y: permuteOp([x.x!], { dims: param.ints(p, 'dims') }) }), { inputs: ['x'] });
+registerCaseAdapter('transpose', (x, p) => ({ y: transposeOp([x.x!], { dim0: param.num(p, 'dim0'), dim1: param.num(p, 'dim1') }) }), { inputs: ['x'] });
+registerCaseAdapter('slice', (x, p) => ({ y: sliceOp([x.x!], { dim: param.num(p, 'dim'), start: param.num(p, 'start'), end: param.num(p, 'end') }) }), { inputs: ['x'] });
 // Inputs x0, x1, ... in index order.
 registerCaseAdapter('concat', (x, p) => ({
   y: concatOp(Object.keys(x).filter((k) => /^x\d+$/.test(k)).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))).map((k) => x[k]!), { dim: param.num(p, 'dim') }),
-}));
-registerCaseAdapter('broadcast_to', (x, p) => ({ y: broadcastToOp([x.x!], { shape: param.ints(p, 'shape') }) }));
+}), { inputs: ['x0'] });
+registerCaseAdapter('broadcast_to', (x, p) => ({ y: broadcastToOp([x.x!], { shape: param.ints(p, 'shape') }) }), { inputs: ['x'] });

@@ -341,7 +341,7 @@ function caseValue(x: CaseInputs, p: CaseParams, k: 'eps' | 'alpha'): number | T
   return t;
 }
 
-registerCaseAdapter('pgd_linf_step', (x, p) => ({ x_adv_new: pgdLinfStep(x.x!, x.x_adv!, x.grad!, { eps: caseValue(x, p, 'eps'), alpha: caseValue(x, p, 'alpha') }) }));
+registerCaseAdapter('pgd_linf_step', (x, p) => ({ x_adv_new: pgdLinfStep(x.x!, x.x_adv!, x.grad!, { eps: caseValue(x, p, 'eps'), alpha: caseValue(x, p, 'alpha') }) }), { inputs: ['x', 'x_adv', 'grad'] });
 registerCaseAdapter('pgd_l2_step', (x, p) => ({
   x_adv_new: pgdL2Step(x.x!, x.x_adv!, x.grad!, { eps: caseValue(x, p, 'eps'), alpha: caseValue(x, p, 'alpha'), normFloor: param.optNum(p, 'norm_floor') ?? 1e-12 }),
-}));
+}), { inputs: ['x', 'x_adv', 'grad'] });

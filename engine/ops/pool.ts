@@ -421,10 +421,10 @@ function casePair(p: CaseParams, k: string, fallback: IntPair | null): IntPair {
 registerCaseAdapter('max_pool2d', (x, p) => {
   const kernelSize = casePair(p, 'kernel_size', null);
   return { y: maxPool2d(x.x!, { kernelSize, stride: casePair(p, 'stride', kernelSize), padding: casePair(p, 'padding', 0), dilation: casePair(p, 'dilation', 1), ceilMode: param.bool(p, 'ceil_mode') }) };
-});
+}, { inputs: ['x'] });
 registerCaseAdapter('avg_pool2d', (x, p) => {
   const kernelSize = casePair(p, 'kernel_size', null);
   return { y: avgPool2d(x.x!, { kernelSize, stride: casePair(p, 'stride', kernelSize), padding: casePair(p, 'padding', 0), ceilMode: param.bool(p, 'ceil_mode'), countIncludePad: param.bool(p, 'count_include_pad', true) }) };
-});
-registerCaseAdapter('adaptive_avg_pool2d', (x, p) => ({ y: adaptiveAvgPool2d(x.x!, casePair(p, 'output_size', null)) }));
-registerCaseAdapter('global_avg_pool2d', (x) => ({ y: globalAvgPool2d(x.x!) }));
+}, { inputs: ['x'] });
+registerCaseAdapter('adaptive_avg_pool2d', (x, p) => ({ y: adaptiveAvgPool2d(x.x!, casePair(p, 'output_size', null)) }), { inputs: ['x'] });
+registerCaseAdapter('global_avg_pool2d', (x) => ({ y: globalAvgPool2d(x.x!) }), { inputs: ['x'] });

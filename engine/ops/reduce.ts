@@ -196,8 +196,8 @@ export const argminOp = argExtremum('argmin');
 // Case params: dims (empty = all), keepdim; max/min are torch.amax/amin.
 const caseAxes = (p: CaseParams): number[] | undefined => (param.ints(p, 'dims').length ? param.ints(p, 'dims') : undefined);
 for (const [name, op] of [['sum', sumOp], ['mean', meanOp], ['max', maxOp], ['min', minOp]] as const) {
-  registerCaseAdapter(name, (x, p) => ({ y: op([x.x!], { axes: caseAxes(p), keepDims: param.bool(p, 'keepdim') }) }));
+  registerCaseAdapter(name, (x, p) => ({ y: op([x.x!], { axes: caseAxes(p), keepDims: param.bool(p, 'keepdim') }) }), { inputs: ['x'] });
 }
 for (const [name, op] of [['argmax', argmaxOp], ['argmin', argminOp]] as const) {
-  registerCaseAdapter(name, (x, p) => ({ y: op([x.x!], { axis: param.num(p, 'dim'), keepDims: param.bool(p, 'keepdim') }) }));
+  registerCaseAdapter(name, (x, p) => ({ y: op([x.x!], { axis: param.num(p, 'dim'), keepDims: param.bool(p, 'keepdim') }) }), { inputs: ['x'] });
 }

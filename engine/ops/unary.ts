@@ -111,8 +111,8 @@ export const inRangeOp = defineOp<{ lo: number; hi: number }>({
 });
 
 for (const name of ['neg', 'exp', 'log', 'sqrt', 'abs', 'sign', 'square', 'reciprocal'] as const) {
-  registerCaseAdapter(name, (x) => ({ y: unaryOps[name]([x.x!], {}) }));
+  registerCaseAdapter(name, (x) => ({ y: unaryOps[name]([x.x!], {}) }), { inputs: ['x'] });
 }
-registerCaseAdapter('scale_shift', (x, p) => ({ y: unaryOps.scale_shift([x.x!], { scale: param.num(p, 'scale'), shift: param.num(p, 'shift') }) }));
-registerCaseAdapter('pow_scalar', (x, p) => ({ y: unaryOps.pow_scalar([x.x!], { exponent: param.num(p, 'exponent') }) }));
-registerCaseAdapter('clamp', (x, p) => ({ y: unaryOps.clamp([x.x!], { min: param.optNum(p, 'min'), max: param.optNum(p, 'max') }) }));
+registerCaseAdapter('scale_shift', (x, p) => ({ y: unaryOps.scale_shift([x.x!], { scale: param.num(p, 'scale'), shift: param.num(p, 'shift') }) }), { inputs: ['x'] });
+registerCaseAdapter('pow_scalar', (x, p) => ({ y: unaryOps.pow_scalar([x.x!], { exponent: param.num(p, 'exponent') }) }), { inputs: ['x'] });
+registerCaseAdapter('clamp', (x, p) => ({ y: unaryOps.clamp([x.x!], { min: param.optNum(p, 'min'), max: param.optNum(p, 'max') }) }), { inputs: ['x'] });

@@ -123,4 +123,4 @@ function refMoments(shape: number[], data: Float64Array, axes: number[]): { idx:
 registerCaseAdapter('var', (x, p) => {
   const dims = param.ints(p, 'dims');
   return { y: varianceOp([x.x!], { axes: dims.length ? dims : undefined, keepDims: param.bool(p, 'keepdim'), correction: param.optNum(p, 'correction') ?? 1 }) };
-});
+}, { inputs: ['x'] });

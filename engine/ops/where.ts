@@ -44,4 +44,4 @@ export const whereOp = defineOp<Record<string, never>>({
   ],
 });
 
-registerCaseAdapter('where', (x) => ({ y: whereOp([x.cond!, x.a!, x.b!], {}) }));
+registerCaseAdapter('where', (x) => ({ y: whereOp([x.cond!, x.a!, x.b!], {}) }), { inputs: ['cond', 'a', 'b'] });

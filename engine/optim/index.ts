@@ -1,6 +1,6 @@
 /** Optimizers (fused per-parameter kernels), learning-rate schedules and gradient clipping. */
 export { Optimizer } from './optimizer.js';
-export type { ParamGroup, ParamGroupOptions, OptimizerStateDict, HyperValue } from './optimizer.js';
+export type { ParamGroup, ParamGroupOptions, OptimizerStateDict, OptimizerStateSpec, HyperValue } from './optimizer.js';
 export { SGD } from './sgd.js';
 export type { SgdOptions } from './sgd.js';
 export { Adam, AdamW } from './adam.js';

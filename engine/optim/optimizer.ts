@@ -14,6 +14,7 @@ import { noGrad } from '../tape.js';
 import { fmt, sameShape } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import type { Device } from '../device.js';
+import type { TensorSpec } from '../dtype.js';
 import * as o from '../ops/index.js';
 
 export type HyperValue = number | boolean | readonly number[];
@@ -29,6 +30,20 @@ export interface OptimizerStateDict {
   state: Record<number, Record<string, Tensor | number>>;
   /** Each group's hyperparameters by PyTorch's names, and the indices of its parameters. */
   param_groups: ({ params: number[] } & Record<string, HyperValue>)[];
+}
+
+/** A state dict whose state tensors may be described by shape and dtype only (a checkpoint before its upload). */
+export interface OptimizerStateSpec {
+  state: Record<number, Record<string, Tensor | TensorSpec | number>>;
+  param_groups: OptimizerStateDict['param_groups'];
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isSpec(v: unknown): v is TensorSpec {
+  return v instanceof Tensor || (isRecord(v) && Array.isArray(v.shape) && typeof v.dtype === 'string');
 }
 
 /** Per-parameter state: the number of steps taken and named GPU buffers (absent until the first step). */
@@ -185,53 +200,18 @@ export abstract class Optimizer<H extends { lr: number }> {
 
   /**
    * Restores hyperparameters and state from stateDict() of an optimizer over parameters of the same shapes,
-   * grouped alike. Tensors are copied, so the source may be disposed afterwards.
+   * grouped alike. Checked first as checkStateDict does, so a refused state dict changes nothing. Tensors are
+   * copied, so the source may be disposed afterwards.
    */
   loadStateDict(sd: OptimizerStateDict): void {
-    const what = `${this.name}.loadStateDict`;
-    if (!sd || typeof sd !== 'object' || !Array.isArray(sd.param_groups) || !sd.state || typeof sd.state !== 'object') {
-      throw new TypeError(`${what}: expected { state, param_groups }`);
-    }
-    if (sd.param_groups.length !== this.paramGroups.length) throw new RangeError(`${what}: the state dict has ${sd.param_groups.length} parameter groups, this optimizer ${this.paramGroups.length}`);
-    const byKey = new Map((Object.entries(this.hyper) as [string, HyperSpec][]).map(([k, s]) => [s.key, k]));
-    const hypers = sd.param_groups.map((sg, gi) => {
-      const g = this.paramGroups[gi]!;
-      if (!Array.isArray(sg.params) || sg.params.length !== g.params.length) {
-        throw new RangeError(`${what}: param_groups[${gi}] has ${Array.isArray(sg.params) ? sg.params.length : 'no'} parameters, this optimizer's group ${gi} has ${g.params.length}`);
-      }
-      const h: Record<string, unknown> = {};
-      for (const [key, v] of Object.entries(sg)) {
-        if (key === 'params') continue;
-        const name = byKey.get(key);
-        if (!name) throw new TypeError(`${what}: param_groups[${gi}] has unknown hyperparameter '${key}' (${[...byKey.keys()].join(', ')})`);
-        h[name] = Array.isArray(v) ? [...v] : v;
-      }
-      this.checkHyper({ ...g, ...h } as Partial<H>, `${what}: param_groups[${gi}]`);
-      return h;
-    });
-    // Map the state dict's indices to this optimizer's parameters, group by group.
-    const params = new Map<number, Tensor>();
-    sd.param_groups.forEach((sg, gi) => sg.params.forEach((idx, j) => params.set(idx, this.paramGroups[gi]!.params[j]!)));
+    const { hypers, states } = this.plan(sd);
     const next = new Map<Tensor, ParamState>();
     const made: Tensor[] = [];
     try {
-      for (const [key, entry] of Object.entries(sd.state)) {
-        const p = params.get(Number(key));
-        if (!p) throw new RangeError(`${what}: state[${key}] names no parameter of param_groups`);
-        const st: ParamState = { step: 0, buffers: new Map() };
-        for (const [name, v] of Object.entries(entry)) {
-          const where = `${what}: state[${key}].${name}`;
-          if (name === 'step') {
-            if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new TypeError(`${where}: expected an integer >= 0, got ${String(v)}`);
-            st.step = v;
-            continue;
-          }
-          if (!this.bufferNames.includes(name)) throw new TypeError(`${where}: unknown state (${this.name} keeps step, ${this.bufferNames.join(', ')})`);
-          if (!(v instanceof Tensor)) throw new TypeError(`${where}: expected a Tensor`);
-          v.assertLive(where);
-          if (!sameShape(v.shape, p.shape) || v.dtype !== 'float32') throw new RangeError(`${where}: float32 ${fmt(p.shape)} expected (the parameter's shape), got ${v.dtype} ${fmt(v.shape)}`);
-          if (v.device !== p.device) throw new Error(`${where}: the tensor is on another device than its parameter`);
-          const copy = keep(noGrad(() => o.clone(v)));
+      for (const [p, step, buffers] of states) {
+        const st: ParamState = { step, buffers: new Map() };
+        for (const [name, v] of buffers) {
+          const copy = keep(noGrad(() => o.clone(v as Tensor)));
           made.push(copy);
           st.buffers.set(name, copy);
         }
@@ -244,6 +224,71 @@ export abstract class Optimizer<H extends { lr: number }> {
     this.disposeState();
     for (const [p, st] of next) this.state.set(p, st);
     hypers.forEach((h, gi) => Object.assign(this.paramGroups[gi]!, h));
+  }
+
+  /**
+   * Throws what loadStateDict would refuse, changing nothing. State tensors may be given as shapes and dtypes
+   * only, so that a checkpoint's optimizer state is checked before anything of it is uploaded or loaded.
+   */
+  checkStateDict(sd: OptimizerStateSpec): void {
+    this.plan(sd);
+  }
+
+  /** Checks a state dict against this optimizer and pairs each state entry with its parameter. */
+  private plan(sd: OptimizerStateSpec): { hypers: Record<string, unknown>[]; states: [Tensor, number, [string, Tensor | TensorSpec][]][] } {
+    const what = `${this.name}.loadStateDict`;
+    if (!isRecord(sd) || !Array.isArray(sd.param_groups) || !isRecord(sd.state)) throw new TypeError(`${what}: expected { state, param_groups }`);
+    if (sd.param_groups.length !== this.paramGroups.length) throw new RangeError(`${what}: the state dict has ${sd.param_groups.length} parameter groups, this optimizer ${this.paramGroups.length}`);
+    const byKey = new Map((Object.entries(this.hyper) as [string, HyperSpec][]).map(([k, s]) => [s.key, k]));
+    // The state dict's indices mapped to this optimizer's parameters, group by group.
+    const params = new Map<number, Tensor>();
+    const hypers = sd.param_groups.map((sg: unknown, gi) => {
+      const g = this.paramGroups[gi]!;
+      if (!isRecord(sg)) throw new TypeError(`${what}: param_groups[${gi}]: expected { params: number[], ...hyperparameters }, got ${JSON.stringify(sg)}`);
+      if (!Array.isArray(sg.params) || sg.params.length !== g.params.length) {
+        throw new RangeError(`${what}: param_groups[${gi}] has ${Array.isArray(sg.params) ? sg.params.length : 'no'} parameters, this optimizer's group ${gi} has ${g.params.length}`);
+      }
+      sg.params.forEach((idx: unknown, j) => {
+        if (typeof idx !== 'number' || !Number.isSafeInteger(idx) || idx < 0) throw new TypeError(`${what}: param_groups[${gi}].params[${j}]: expected a parameter index (an integer >= 0), got ${JSON.stringify(idx)}`);
+        if (params.has(idx)) throw new RangeError(`${what}: param_groups[${gi}].params[${j}]: index ${idx} appears more than once`);
+        params.set(idx, g.params[j]!);
+      });
+      const h: Record<string, unknown> = {};
+      for (const [key, v] of Object.entries(sg)) {
+        if (key === 'params') continue;
+        const name = byKey.get(key);
+        if (!name) throw new TypeError(`${what}: param_groups[${gi}] has unknown hyperparameter '${key}' (${[...byKey.keys()].join(', ')})`);
+        h[name] = Array.isArray(v) ? [...(v as unknown[])] : v;
+      }
+      this.checkHyper({ ...g, ...h } as Partial<H>, `${what}: param_groups[${gi}]`);
+      return h;
+    });
+    const states: [Tensor, number, [string, Tensor | TensorSpec][]][] = [];
+    for (const [key, entry] of Object.entries(sd.state)) {
+      const p = /^(0|[1-9]\d*)$/.test(key) ? params.get(Number(key)) : undefined;
+      if (!p) throw new RangeError(`${what}: state[${key}] names no parameter of param_groups`);
+      if (!isRecord(entry)) throw new TypeError(`${what}: state[${key}]: expected an object of state, got ${JSON.stringify(entry)}`);
+      let step = 0;
+      const buffers: [string, Tensor | TensorSpec][] = [];
+      for (const [name, v] of Object.entries(entry)) {
+        const where = `${what}: state[${key}].${name}`;
+        if (name === 'step') {
+          if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new TypeError(`${where}: expected an integer >= 0, got ${String(v)}`);
+          step = v;
+          continue;
+        }
+        if (!this.bufferNames.includes(name)) throw new TypeError(`${where}: unknown state (${this.name} keeps step, ${this.bufferNames.join(', ')})`);
+        if (!isSpec(v)) throw new TypeError(`${where}: expected a Tensor`);
+        if (v instanceof Tensor) {
+          v.assertLive(where);
+          if (v.device !== p.device) throw new Error(`${where}: the tensor is on another device than its parameter`);
+        }
+        if (!sameShape(v.shape, p.shape) || v.dtype !== 'float32') throw new RangeError(`${where}: float32 ${fmt(p.shape)} expected (the parameter's shape), got ${v.dtype} ${fmt(v.shape)}`);
+        buffers.push([name, v]);
+      }
+      states.push([p, step, buffers]);
+    }
+    return { hypers, states };
   }
 
   private disposeState(): void {

@@ -71,6 +71,16 @@ describe('case files', () => {
     ['wrong schema', { schema_version: 2, cases: [] }, /schema_version: expected 1/],
     ['data length', { schema_version: 1, cases: [{ ...good, inputs: { x: t([3], [1, 2]) } }] }, /case 'neg'\.inputs\.x\.data: expected 3 values/],
     ['gout_for', { schema_version: 1, cases: [{ ...good, gout: t([2], [1, 1]), gout_for: 'z' }] }, /case 'neg'\.gout_for/],
+    ['gout_for an inherited name', { schema_version: 1, cases: [{ ...good, gout: t([2], [1, 1]), gout_for: 'constructor' }] }, /case 'neg'\.gout_for: must name one of the outputs/],
+    ['a case that compares nothing', { schema_version: 1, cases: [{ ...good, outputs: {} }] }, /case 'neg'\.outputs: the case compares nothing: no outputs and no grads/],
+    ['only ignored outputs', { schema_version: 1, cases: [{ ...good, op: 'pgd_l2_step', inputs: { x: t([2], [0, 0]), x_adv: t([2], [0, 0]), grad: t([2], [1, 1]) }, outputs: { step_norm: t([1], [1]) } }] }, /case 'neg'\.outputs: the case compares nothing: no outputs among x_adv_new and no grads/],
+    ['a missing input', { schema_version: 1, cases: [{ ...good, op: 'matmul', inputs: { a: t([1, 1], [2]) }, outputs: { y: t([1, 1], [2]) } }] }, /case 'neg'\.inputs\.b: missing: op 'matmul' needs inputs a, b \(the case has a\)/],
+    ['a missing input of a composite', { schema_version: 1, cases: [{ ...good, op: 'conv2d', inputs: { weight: t([1, 1, 1, 1], [1]) } }] }, /case 'neg'\.inputs\.x: missing: op 'conv2d' needs inputs x, weight/],
+    ['a null in the data', { schema_version: 1, cases: [{ ...good, outputs: { y: t([2], [-1, null as never], 'float64') } }] }, /case 'neg'\.outputs\.y\.data\[1\]: expected a number, got null/],
+    ['a string in the data', { schema_version: 1, cases: [{ ...good, inputs: { x: t([2], ['1' as never, 2]) } }] }, /case 'neg'\.inputs\.x\.data\[0\]: expected a number, got "1"/],
+    ['an int64 label beyond int32', { schema_version: 1, cases: [{ ...good, inputs: { x: t([2], [1, 2 ** 31], 'int64') } }] }, /case 'neg'\.inputs\.x\.data\[1\]: int64 value 2147483648 is not an integer in the int32 range/],
+    ['a fractional int64', { schema_version: 1, cases: [{ ...good, inputs: { x: t([2], [1, 0.5], 'int64') } }] }, /case 'neg'\.inputs\.x\.data\[1\]: int64 value 0\.5 is not an integer/],
+    ['an optimizer case with no steps', { schema_version: 1, cases: [{ ...good, op: 'sgd', params: { lr: 0.1 }, inputs: { params: { w: t([1], [1]) }, grads_per_step: [] }, outputs: { params_per_step: [] } }] }, /case 'neg'\.outputs: the case compares nothing/],
   ])('refuses a malformed file (%s) naming file, case and field', async (_, doc, msg) => {
     const f = write('bad.json', doc);
     await expect(runCaseFiles(dev(), [f])).rejects.toThrow(CaseFileError);

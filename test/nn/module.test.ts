@@ -79,6 +79,19 @@ describe('modules', () => {
     m.dispose();
   });
 
+  it('loadStateDict accepts a state dict without num_batches_tracked only when not strict about buffers', async () => {
+    const m = new BatchNorm2d(2);
+    const old = new Map([['weight', tensor([2, 3])], ['bias', tensor([0, 1])], ['running_mean', tensor([0.5, 0.5])], ['running_var', tensor([4, 4])]]);
+    expect(() => m.loadStateDict(old)).toThrow(/missing key 'num_batches_tracked' \(a buffer: strictBuffers: false keeps the model's value\)/);
+    expect(Array.from(await m.stateDict()[0]![1].read())).toEqual([1, 1]);
+    m.loadStateDict(old, { strictBuffers: false });
+    expect(Array.from(await m.stateDict()[0]![1].read())).toEqual([2, 3]);
+    // Parameters stay required.
+    expect(() => m.loadStateDict(new Map([...old].filter(([k]) => k !== 'bias')), { strictBuffers: false })).toThrow(/missing key 'bias'$/);
+    for (const t of old.values()) t.dispose();
+    m.dispose();
+  });
+
   it('the activation switch changes the activations and nothing else', async () => {
     const relu = new ResNet18({ width: 4, generator: new Generator(9) });
     const silu = new ResNet18({ width: 4, activation: 'silu', generator: new Generator(9) });

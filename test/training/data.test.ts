@@ -1,10 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { readIdx } from '../../training/data/idx.js';
 import { loadFashionMnist } from '../../training/data/fashion_mnist.js';
+import { loadCifar10, loadCifar100, readCifarFiles } from '../../training/data/cifar.js';
+import { DataFileError } from '../../training/data/data_file.js';
 
 function idx(shape: number[], data: number[]): Buffer {
   const head = Buffer.alloc(4 + 4 * shape.length);
@@ -31,11 +33,102 @@ describe('IDX reader', () => {
   it('refuses truncated, foreign and missing files with the reason', () => {
     const t = join(dir, 't.idx');
     writeFileSync(t, idx([2, 3], [1, 2, 3]));
-    expect(() => readIdx(t)).toThrow(/truncated: header says 6 bytes of data, file has 3/);
+    expect(() => readIdx(t)).toThrow(/t\.idx: truncated: header says \[2, 3\] = 6 bytes of data from byte offset 12, file has 3/);
     const f = join(dir, 'f.idx');
     writeFileSync(f, Buffer.from('hello world'));
     expect(() => readIdx(f)).toThrow(/not an IDX file/);
     expect(() => readIdx(join(dir, 'nope.idx'))).toThrow(/nope.idx: file not found/);
+    const long = join(dir, 'long.idx');
+    writeFileSync(long, idx([2], [1, 2, 3]));
+    expect(() => readIdx(long)).toThrow(DataFileError);
+    expect(() => readIdx(long)).toThrow(/long\.idx: 1 bytes after the data of \[2\] \(from byte offset 10\)/);
+  });
+
+  it('Fashion-MNIST labels are checked against the 10 classes at load, naming the file and the record', () => {
+    const fm = mkdtempSync(join(tmpdir(), 'fm-'));
+    writeFileSync(join(fm, 't10k-images-idx3-ubyte.gz'), gzipSync(idx([3, 2, 2], Array.from({ length: 12 }, (_, i) => i * 20))));
+    writeFileSync(join(fm, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], [9, 0, 4])));
+    const s = loadFashionMnist('test', undefined, fm);
+    expect([...s.labels]).toEqual([9, 0, 4]);
+    expect(s.shape).toEqual([1, 2, 2]);
+    expect(s.images[5]).toBeCloseTo(100 / 255, 6);
+    writeFileSync(join(fm, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], [9, 0, 10])));
+    // Checked even for the examples a limit leaves out.
+    expect(() => loadFashionMnist('test', 1, fm)).toThrow(/t10k-labels-idx1-ubyte\.gz: label 10 of record 2 \(byte offset 10\) is outside 0-9 \(10 classes\)/);
+    writeFileSync(join(fm, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([2], [9, 0])));
+    expect(() => loadFashionMnist('test', 1, fm)).toThrow(/t10k-labels-idx1-ubyte\.gz: labels \[2\] do not match the images \[3, 2, 2\]/);
+  });
+});
+
+/** CIFAR binary records: [labels..., 3072 pixels], pixel j of record r = (r * 7 + j) % 256. */
+function cifar(labels: number[][]): Buffer {
+  return Buffer.concat(labels.map((ls, r) => Buffer.from([...ls, ...Array.from({ length: 3072 }, (_, j) => (r * 7 + j) % 256)])));
+}
+
+describe('CIFAR binary reader', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cifar-'));
+
+  it('reads CIFAR-10 train (data_batch_1-5) and test into NCHW images in [0, 1] with int32 labels', () => {
+    const d = mkdtempSync(join(dir, 'c10-'));
+    for (let b = 1; b <= 5; b++) writeFileSync(join(d, `data_batch_${b}.bin`), cifar([[b], [b + 4]]));
+    writeFileSync(join(d, 'test_batch.bin'), cifar([[3], [0], [9]]));
+    const train = loadCifar10('train', { dir: d });
+    expect(train.n).toBe(10);
+    expect(train.shape).toEqual([3, 32, 32]);
+    expect(train.labels).toBeInstanceOf(Int32Array);
+    expect([...train.labels]).toEqual([1, 5, 2, 6, 3, 7, 4, 8, 5, 9]);
+    // Record 1 of a file, channel 2 (blue), row 3, column 4: byte 2 * 1024 + 3 * 32 + 4 of its pixels.
+    const j = 2 * 1024 + 3 * 32 + 4;
+    expect(train.images[1 * 3072 + j]).toBeCloseTo(((7 + j) % 256) / 255, 7);
+    expect(Math.max(...train.images.subarray(0, 3072))).toBe(1);
+    const test = loadCifar10('test', { dir: d, limit: 2 });
+    expect([...test.labels]).toEqual([3, 0]);
+    expect(test.images.length).toBe(2 * 3072);
+    expect(loadCifar10('train', { dir: d, limit: 3 }).labels).toEqual(Int32Array.from([1, 5, 2]));
+  });
+
+  it('reads CIFAR-100 with fine labels by default, coarse on request', () => {
+    const d = mkdtempSync(join(dir, 'c100-'));
+    writeFileSync(join(d, 'train.bin'), cifar([[19, 99], [0, 3]]));
+    writeFileSync(join(d, 'test.bin'), cifar([[4, 50]]));
+    expect([...loadCifar100('train', { dir: d }).labels]).toEqual([99, 3]);
+    expect([...loadCifar100('train', { dir: d, labels: 'coarse' }).labels]).toEqual([19, 0]);
+    const t = loadCifar100('test', { dir: d });
+    expect([...t.labels]).toEqual([50]);
+    expect(t.images[3071]).toBeCloseTo((3071 % 256) / 255, 7);
+  });
+
+  it('refuses a missing, truncated or foreign file and out-of-range labels, naming the file, the byte offset and what was expected', () => {
+    const d = mkdtempSync(join(dir, 'bad-'));
+    for (let b = 1; b <= 5; b++) writeFileSync(join(d, `data_batch_${b}.bin`), cifar([[0]]));
+    unlinkSync(join(d, 'data_batch_3.bin'));
+    expect(() => loadCifar10('train', { dir: d })).toThrow(DataFileError);
+    expect(() => loadCifar10('train', { dir: d })).toThrow(/data_batch_3\.bin: file not found \(expected a CIFAR-10 binary file of 3073-byte records\)/);
+    const f = join(d, 'cut.bin');
+    writeFileSync(f, cifar([[1], [2], [3]]).subarray(0, 3 * 3073 - 100));
+    expect(() => readCifarFiles([f], 'cifar10')).toThrow(/cut\.bin: truncated or not CIFAR-10: 9119 bytes is not a whole number of 3073-byte records \(2 records, then 2973 bytes of record 2 from byte offset 6146\)/);
+    writeFileSync(f, '');
+    expect(() => readCifarFiles([f], 'cifar10')).toThrow(/cut\.bin: empty, expected CIFAR-10 records of 3073 bytes/);
+    // A CIFAR-100 file is not taken for CIFAR-10 (3074-byte records).
+    writeFileSync(f, cifar([[1, 2], [3, 4], [5, 6]]));
+    expect(() => readCifarFiles([f], 'cifar10')).toThrow(/not a whole number of 3073-byte records/);
+    writeFileSync(f, cifar([[1], [10]]));
+    expect(() => readCifarFiles([f], 'cifar10')).toThrow(/cut\.bin: CIFAR-10 label 10 of record 1 \(byte offset 3073\) is outside 0-9 \(10 classes\)/);
+    writeFileSync(f, cifar([[1, 2], [3, 100]]));
+    expect(() => readCifarFiles([f], 'cifar100-fine')).toThrow(/CIFAR-100 fine label 100 of record 1 \(byte offset 3075\) is outside 0-99/);
+    // Both labels are checked whichever is asked for.
+    writeFileSync(f, cifar([[20, 2]]));
+    expect(() => readCifarFiles([f], 'cifar100-fine')).toThrow(/CIFAR-100 coarse label 20 of record 0 \(byte offset 0\) is outside 0-19/);
+  });
+
+  it('without a folder it says which variable to set', () => {
+    const saved = process.env.ROBUSTGPU_CIFAR10;
+    delete process.env.ROBUSTGPU_CIFAR10;
+    try {
+      expect(() => loadCifar10('test')).toThrow(/set ROBUSTGPU_CIFAR10 to the folder/);
+    } finally {
+      if (saved !== undefined) process.env.ROBUSTGPU_CIFAR10 = saved;
+    }
   });
 });
 

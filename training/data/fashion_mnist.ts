@@ -5,13 +5,15 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readIdx } from './idx.js';
+import { checkLabels, DataFileError } from './data_file.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 export interface ImageSet {
-  /** [n, 1, 28, 28] row-major, values in [0, 1]. */
+  /** [n, C, H, W] row-major (Fashion-MNIST [n, 1, 28, 28], CIFAR [n, 3, 32, 32]), values in [0, 1]. */
   images: Float32Array;
+  /** Class indices, checked against the number of classes when loaded. */
   labels: Int32Array;
   n: number;
   shape: [number, number, number];
@@ -26,13 +28,16 @@ export function loadFashionMnist(split: 'train' | 'test', limit?: number, dir = 
   const prefix = split === 'train' ? 'train' : 't10k';
   const imgPath = join(dir, `${prefix}-images-idx3-ubyte.gz`);
   if (!existsSync(imgPath)) {
-    throw new Error(`Fashion-MNIST not found at ${imgPath}: install it with \`apt-get install dataset-fashion-mnist\` (npm run setup does), or set ROBUSTGPU_FASHION_MNIST to its folder`);
+    throw new DataFileError(`Fashion-MNIST not found at ${imgPath}: install it with \`apt-get install dataset-fashion-mnist\` (npm run setup does), or set ROBUSTGPU_FASHION_MNIST to its folder`);
   }
+  const labPath = join(dir, `${prefix}-labels-idx1-ubyte.gz`);
   const img = readIdx(imgPath);
-  const lab = readIdx(join(dir, `${prefix}-labels-idx1-ubyte.gz`));
-  if (img.shape.length !== 3 || lab.shape.length !== 1 || img.shape[0] !== lab.shape[0]) {
-    throw new Error(`Fashion-MNIST ${split}: images [${img.shape}] and labels [${lab.shape}] do not match`);
+  const lab = readIdx(labPath);
+  if (img.shape.length !== 3) throw new DataFileError(`${imgPath}: expected images [n, height, width], got [${img.shape.join(', ')}]`);
+  if (lab.shape.length !== 1 || img.shape[0] !== lab.shape[0]) {
+    throw new DataFileError(`${labPath}: labels [${lab.shape.join(', ')}] do not match the images [${img.shape.join(', ')}] of ${imgPath}`);
   }
+  checkLabels(lab.data, FASHION_MNIST_CLASSES.length, labPath, { first: 8, stride: 1, what: 'label' });
   const n = Math.min(img.shape[0]!, limit ?? Infinity);
   const px = img.shape[1]! * img.shape[2]!;
   const images = new Float32Array(n * px);

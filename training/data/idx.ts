@@ -1,26 +1,34 @@
 /** Reader for the IDX format of (Fashion-)MNIST, gzip-compressed or raw. */
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
+import { DataFileError, readDataFile } from './data_file.js';
 
 export interface IdxArray { shape: number[]; data: Uint8Array }
 
+/** Larger than any (Fashion-)MNIST file (47 MB); a bound on what a corrupt or hostile gzip stream inflates to. */
+const MAX_INFLATED_BYTES = 1 << 30;
+
+/**
+ * Reads an IDX file of unsigned bytes: magic 0x0000 0x08 rank, then `rank` big-endian u32 dimensions, then
+ * exactly their product of bytes. Anything else (a truncated file, trailing bytes, another element type) is
+ * a DataFileError naming the file and what was expected.
+ */
 export function readIdx(path: string): IdxArray {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(path);
-  } catch (e) {
-    throw new Error(`${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (e as Error).message}`);
-  }
+  let buf = readDataFile(path, 'an IDX file');
   if (buf[0] === 0x1f && buf[1] === 0x8b) {
-    try { buf = gunzipSync(buf); } catch (e) { throw new Error(`${path}: corrupt gzip data (${(e as Error).message})`); }
+    try {
+      buf = gunzipSync(buf, { maxOutputLength: MAX_INFLATED_BYTES });
+    } catch (e) {
+      throw new DataFileError(`${path}: corrupt gzip data (${(e as Error).message})`);
+    }
   }
-  if (buf.length < 4 || buf[0] !== 0 || buf[1] !== 0) throw new Error(`${path}: not an IDX file (bad magic bytes)`);
-  if (buf[2] !== 0x08) throw new Error(`${path}: IDX element type 0x${buf[2]!.toString(16)} is not unsigned byte (0x08)`);
+  if (buf.length < 4 || buf[0] !== 0 || buf[1] !== 0) throw new DataFileError(`${path}: not an IDX file (bad magic bytes)`);
+  if (buf[2] !== 0x08) throw new DataFileError(`${path}: IDX element type 0x${buf[2]!.toString(16)} is not unsigned byte (0x08)`);
   const rank = buf[3]!;
-  if (buf.length < 4 + 4 * rank) throw new Error(`${path}: truncated IDX header`);
+  const start = 4 + 4 * rank;
+  if (buf.length < start) throw new DataFileError(`${path}: truncated IDX header: ${rank} dimensions need ${start} bytes, the file has ${buf.length}`);
   const shape = Array.from({ length: rank }, (_, i) => buf.readUInt32BE(4 + 4 * i));
   const n = shape.reduce((p, q) => p * q, 1);
-  const start = 4 + 4 * rank;
-  if (buf.length - start < n) throw new Error(`${path}: truncated: header says ${n} bytes of data, file has ${buf.length - start}`);
+  if (buf.length - start < n) throw new DataFileError(`${path}: truncated: header says [${shape.join(', ')}] = ${n} bytes of data from byte offset ${start}, file has ${buf.length - start}`);
+  if (buf.length - start > n) throw new DataFileError(`${path}: ${buf.length - start - n} bytes after the data of [${shape.join(', ')}] (from byte offset ${start + n}): not an IDX file of this shape`);
   return { shape, data: new Uint8Array(buf.buffer, buf.byteOffset + start, n) };
 }

@@ -152,4 +152,26 @@ describe('SGD', () => {
     expect(() => opt.step()).toThrow(/SGD.step: the gradient of tensor #\d+ has shape \[3\], expected the parameter's \[2\]/);
     expect(() => opt.loadStateDict({ state: {}, param_groups: [] })).toThrow(/1 parameter groups|0 parameter groups/);
   });
+
+  it('checkStateDict refuses a malformed state dict with a named reason and changes nothing; shapes suffice', async () => {
+    const a = tensor([1, 2]);
+    const b = tensor([[1, 2, 3]]);
+    const opt = new SGD([a, b], { lr: 0.1, momentum: 0.9 });
+    const buf = (shape: number[]) => ({ shape, dtype: 'float32' as const });
+    const sd = (state: unknown, params: unknown = [0, 1]) => ({ state, param_groups: [{ params, lr: 0.2 }] }) as never;
+    opt.checkStateDict(sd({ 0: { step: 2, momentum_buffer: buf([2]) }, 1: { momentum_buffer: buf([1, 3]) } }));
+    expect(() => opt.checkStateDict(sd({ 0: null }))).toThrow(/SGD\.loadStateDict: state\[0\]: expected an object of state, got null/);
+    expect(() => opt.checkStateDict(sd({ '01': { step: 1 } }))).toThrow(/state\[01\] names no parameter/);
+    expect(() => opt.checkStateDict(sd({ 1: { momentum_buffer: buf([3]) } }))).toThrow(/state\[1\]\.momentum_buffer: float32 \[1, 3\] expected .* got float32 \[3\]/);
+    expect(() => opt.checkStateDict(sd({ 1: { momentum_buffer: 'zeros' } }))).toThrow(/state\[1\]\.momentum_buffer: expected a Tensor/);
+    expect(() => opt.checkStateDict(sd({}, [0, 0]))).toThrow(/param_groups\[0\]\.params\[1\]: index 0 appears more than once/);
+    expect(() => opt.checkStateDict(sd({}, [0, 1.5]))).toThrow(/param_groups\[0\]\.params\[1\]: expected a parameter index/);
+    expect(() => opt.checkStateDict({ state: {}, param_groups: [null] } as never)).toThrow(/param_groups\[0\]: expected \{ params/);
+    // A refused load keeps the hyperparameters and the (empty) state.
+    expect(() => opt.loadStateDict(sd({ 1: { momentum_buffer: tensor([1, 2, 3]) } }))).toThrow(/momentum_buffer/);
+    expect(opt.paramGroups[0]!.lr).toBe(0.1);
+    expect(opt.stateDict().state).toEqual({});
+    opt.dispose();
+    [a, b].forEach((t) => t.dispose());
+  });
 });
