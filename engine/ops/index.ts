@@ -136,3 +136,5 @@ export * from './topk.js';
 export * from './indexing.js';
 export * from './masked_select.js';
 export * from './weighted_sum.js';
+export * from './attack_losses.js';
+export * from './cast.js';

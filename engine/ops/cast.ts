@@ -1,0 +1,58 @@
+/**
+ * dtype conversions (torch's .float() / .int()): int32 to float32 (exact for |v| < 2^24: labels, indices,
+ * counts), and float32 to int32 truncating toward zero (NaN gives 0, out-of-range values saturate at
+ * -2^31 and 2^31 - 128, WGSL's conversion rule). No
+ * gradient: a cast ends the differentiable path, as in PyTorch for integer results.
+ */
+import { defineOp } from '../op.js';
+import { empty } from '../create.js';
+import { refMap } from '../ref/tensor.js';
+import type { Tensor } from '../tensor.js';
+import { runCast } from '../../kernels/cast.js';
+
+export const toFloat32Op = defineOp<Record<string, never>>({
+  name: 'to_float32',
+  int32Inputs: [0],
+  nondiff: [0],
+  forward: ([x]) => {
+    const y = empty(x!.device, x!.shape);
+    runCast(x!.device, x!.storage.binding(), y.storage.binding(), y.size, 'int32', 'float32');
+    return y;
+  },
+  reference: { forward: ([x]) => refMap(x!, (v) => v) },
+  audit: [
+    { name: 'to_float32 [7] labels', shapes: [[7]], attrs: {}, gen: ['labels:1000'] },
+    // The audit's inputs are float32-exact, so the extremes are the int32 values a float32 holds.
+    { name: 'to_float32 [3,4] negative and large', shapes: [[3, 4]], attrs: {}, values: [[0, -1, 5, -2147483648, 16777216, 2147483520, 1, 2, 3, -7, 9, 10]] },
+  ],
+  tolerance: { atol: 0, rtol: 0 },
+});
+
+/** WGSL clamps to the int32 range in float32 before truncating: the top is the largest float32 below 2^31. */
+const I32_MAX_F32 = 2147483520;
+
+export const toInt32Op = defineOp<Record<string, never>>({
+  name: 'to_int32',
+  nondiff: [0],
+  forward: ([x]) => {
+    const y = empty(x!.device, x!.shape, 'int32');
+    runCast(x!.device, x!.storage.binding(), y.storage.binding(), y.size, 'float32', 'int32');
+    return y;
+  },
+  reference: { forward: ([x]) => refMap(x!, (v) => (Number.isNaN(v) ? 0 : Math.max(-2147483648, Math.min(I32_MAX_F32, Math.trunc(v))))) },
+  audit: [
+    { name: 'to_int32 [5,6] x100 (truncation toward zero)', shapes: [[5, 6]], attrs: {}, scale: 100 },
+    { name: 'to_int32 [4] edges', shapes: [[6]], attrs: {}, values: [[-0.5, 0.9999, -1.5, 3e9, -3e9, 2.5]] },
+  ],
+  tolerance: { atol: 0, rtol: 0 },
+});
+
+/** An int32 tensor as float32 (labels to count on the GPU, indices to compare). */
+export function toFloat32(x: Tensor): Tensor {
+  return x.dtype === 'float32' ? x.clone() : toFloat32Op([x], {});
+}
+
+/** A float32 tensor truncated to int32. */
+export function toInt32(x: Tensor): Tensor {
+  return x.dtype === 'int32' ? x.clone() : toInt32Op([x], {});
+}
