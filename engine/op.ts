@@ -6,6 +6,7 @@
  */
 import { scope } from './scope.js';
 import { noGrad, record, type BackwardFn } from './tape.js';
+import { withOp } from './op_context.js';
 import type { RefTensor } from './ref/tensor.js';
 import type { Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -92,8 +93,8 @@ export function applyOp<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor {
     if (!int && !def.anyDType && t.dtype !== 'float32') throw new TypeError(`${def.name}: input ${i} must be float32, got ${t.dtype} (tensor #${t.id})`);
     if (t.device !== inputs[0]!.device) throw new Error(`${def.name}: inputs are on different devices`);
   }
-  if (def.composite) { const r = def.forward(inputs, attrs); return 'out' in r ? r.out : r; }
-  const res = noGrad(() => scope(() => def.forward(inputs, attrs)));
+  if (def.composite) { const r = withOp(def.name, () => def.forward(inputs, attrs)); return 'out' in r ? r.out : r; }
+  const res = withOp(def.name, () => noGrad(() => scope(() => def.forward(inputs, attrs))));
   const out = 'out' in res ? res.out : res;
   const extra = 'out' in res ? res.saved : [];
   if (def.backward) {

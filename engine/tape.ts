@@ -9,6 +9,7 @@
 import { scope, keep } from './scope.js';
 import { fmt, sameShape, type Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
+import { withOp } from './op_context.js';
 
 let gradEnabled = true;
 
@@ -168,7 +169,7 @@ export function backwardFrom(root: Tensor, opts: BackwardOptions, ops: { add: (a
         const nd = needs.get(n)!;
         scope(() => {
           const ctx: BackwardContext<unknown> = { saved: n.savedTensors(), needs: nd, inputShapes: n.inputShapes, outputShape: n.outputShape, attrs: n.attrs };
-          const gins = n.backward(g, ctx);
+          const gins = withOp(`${n.op} (backward)`, () => n.backward(g, ctx));
           const seen = new Set<Tensor>([g]);
           gins.forEach((gi, i) => {
             if (!nd[i] || !gi) return;
