@@ -1,11 +1,17 @@
 /**
  * The WebGPU device: adapter selection through Dawn, the limits and features the engine asks for, the
  * buffer pools, the command recorder, the pipeline cache, and error reporting that names the kernel.
+ *
+ * One GPU error must not corrupt other work. Sizes are checked against the device's limits where work is
+ * created (a tensor, a dispatch), naming the op, the shape and the limit.
  */
 import { create, globals } from 'webgpu';
-import { BufferPool } from './pool.js';
+import { BufferPool, sizeClass } from './pool.js';
 import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
+import { currentOp } from './op_context.js';
+import { fmt, type Shape } from './shape.js';
+import type { DType } from './dtype.js';
 import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
 export interface DeviceOptions {
@@ -26,6 +32,12 @@ export interface DeviceOptions {
 
 export class DeviceLostError extends Error {}
 export class NoAdapterError extends Error {}
+/** Work refused before it is recorded because it exceeds one of the device's limits. */
+export class DeviceLimitError extends RangeError {}
+
+/** 'op: kernel 'name'' for messages about a dispatch. */
+const who = (kernel: Kernel, op: string | null): string => `${op ? `${op}: ` : ''}kernel '${kernel.name}'`;
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 3 : 1)} MiB`;
 
 const INSTALL_HINT =
   'Install a Vulkan driver: on Debian/Ubuntu as root, `apt-get install libvulkan1 mesa-vulkan-drivers` ' +
@@ -64,6 +76,10 @@ export class Device {
   private readonly pendingChecks: Promise<void>[] = [];
   private lost: string | null = null;
   private gpuErrors: string[] = [];
+  /** The limits the size checks use (also in info.limits). */
+  private readonly maxBinding: number;
+  private readonly maxBuffer: number;
+  private readonly maxGroups: number;
   liveTensors = 0;
   liveBytes = 0;
   /**
@@ -80,6 +96,9 @@ export class Device {
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
+    this.maxBinding = info.limits.maxStorageBufferBindingSize!;
+    this.maxBuffer = info.limits.maxBufferSize!;
+    this.maxGroups = info.limits.maxComputeWorkgroupsPerDimension!;
     gpu.lost.then((l) => { this.lost ??= `${l.reason}: ${l.message}`; });
     gpu.onuncapturederror = (ev) => { this.gpuErrors.push((ev as GPUUncapturedErrorEvent).error.message); };
   }
@@ -175,11 +194,35 @@ export class Device {
     return v;
   }
 
-  /** Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. */
+  /**
+   * Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. Refused, with
+   * nothing recorded, when a workgroup count or a binding exceeds the device's limits.
+   */
   run(kernel: Kernel, opts: { buffers: Record<string, GPUBufferBinding>; params?: ParamValues; overrides?: OverrideValues; workgroups: readonly [number, number, number] }): void {
     this.check();
+    const op = currentOp();
+    for (let axis = 0; axis < 3; axis++) {
+      const n = opts.workgroups[axis]!;
+      if (!Number.isInteger(n) || n < 0) throw new RangeError(`${who(kernel, op)}: workgroup count ${'xyz'[axis]} must be a non-negative integer, got ${n}`);
+      if (n > this.maxGroups) throw new DeviceLimitError(`${who(kernel, op)}: ${n} workgroups along ${'xyz'[axis]} (grid [${opts.workgroups.join(', ')}]) exceed this device's maxComputeWorkgroupsPerDimension of ${this.maxGroups}`);
+    }
+    const buffers = new Map(Object.entries(opts.buffers));
+    for (const b of kernel.bindings) {
+      if (b.kind === 'uniform') continue;
+      const res = buffers.get(b.name);
+      if (!res) continue; // the recorder names the missing binding
+      const size = res.size ?? res.buffer.size - (res.offset ?? 0);
+      if (size > this.maxBinding) {
+        throw new DeviceLimitError(`${who(kernel, op)}: binding '${b.name}' is ${size} bytes (${mib(size)}), more than this device's maxStorageBufferBindingSize of ${this.maxBinding} bytes (${mib(this.maxBinding)})`);
+      }
+      if (b.kind === 'read_write') {
+        for (const o of kernel.bindings) {
+          if (o !== b && buffers.get(o.name)?.buffer === res.buffer) throw new Error(`${who(kernel, op)}: binding '${b.name}' is written and '${o.name}' binds the same buffer; WebGPU refuses a buffer written by a dispatch to be bound to it twice`);
+        }
+      }
+    }
     const { pipeline, layout } = this.variant(kernel, opts.overrides ?? {});
-    this.recorder.dispatch(kernel, pipeline, layout, new Map(Object.entries(opts.buffers)), opts.params ?? null, opts.workgroups);
+    this.recorder.dispatch(kernel, pipeline, layout, buffers, opts.params ?? null, opts.workgroups);
   }
 
   /** Compiles every kernel's shader module and waits for the results (WGSL errors name the kernel). */
@@ -188,9 +231,30 @@ export class Device {
     await this.sync();
   }
 
+  /**
+   * Refuses (DeviceLimitError) a tensor of `bytes` that a kernel could not bind on this device, or whose pooled
+   * buffer the device could not create; the message names `op`, the dtype and the shape.
+   */
+  checkTensor(bytes: number, shape: Shape, dtype: DType, op: string): void {
+    // A size class exceeds its request by less than a quarter (pool.ts).
+    if (bytes <= this.maxBinding && bytes * 1.25 <= this.maxBuffer) return;
+    this.refuse(bytes, `${op}: a ${dtype} tensor of shape ${fmt(shape)}`);
+  }
+
+  private refuse(bytes: number, what: string): void {
+    if (bytes > this.maxBinding) {
+      throw new DeviceLimitError(`${what} needs ${bytes} bytes (${mib(bytes)}), more than this device's maxStorageBufferBindingSize of ${this.maxBinding} bytes (${mib(this.maxBinding)})`);
+    }
+    const pooled = sizeClass(bytes);
+    if (pooled > this.maxBuffer) {
+      throw new DeviceLimitError(`${what} needs a pooled buffer of ${pooled} bytes (${mib(pooled)}, the size class of ${bytes} bytes), more than this device's maxBufferSize of ${this.maxBuffer} bytes`);
+    }
+  }
+
   /** A pooled storage buffer of at least `bytes`. */
   acquire(bytes: number): GPUBuffer {
     this.check();
+    if (bytes > this.maxBinding || bytes * 1.25 > this.maxBuffer) this.refuse(bytes, `${currentOp() ?? 'acquire'}: a buffer`);
     return this.pool.acquire(bytes);
   }
 
