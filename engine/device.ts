@@ -3,15 +3,19 @@
  * buffer pools, the command recorder, the pipeline cache, and error reporting that names the kernel.
  *
  * One GPU error must not corrupt other work. Sizes are checked against the device's limits where work is
- * created (a tensor, a dispatch), naming the op, the shape and the limit.
+ * created (a tensor, a dispatch), naming the op, the shape and the limit. A submission WebGPU rejects anyway
+ * leaves what it would have written invalid (see Recorder): reading such a tensor throws naming the failed
+ * kernel, and so does recording a dispatch or copy that reads one; writing it whole (a copy) makes it valid.
  */
 import { create, globals } from 'webgpu';
 import { BufferPool, sizeClass } from './pool.js';
 import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
 import { currentOp } from './op_context.js';
+import type { Storage } from './tensor.js';
 import { fmt, type Shape } from './shape.js';
 import type { DType } from './dtype.js';
+import { ownerOf } from './buffer_owner.js';
 import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
 export interface DeviceOptions {
@@ -34,6 +38,8 @@ export class DeviceLostError extends Error {}
 export class NoAdapterError extends Error {}
 /** Work refused before it is recorded because it exceeds one of the device's limits. */
 export class DeviceLimitError extends RangeError {}
+/** A tensor whose data a failed submission should have written (its message says which). */
+export class InvalidTensorError extends Error {}
 
 /** 'op: kernel 'name'' for messages about a dispatch. */
 const who = (kernel: Kernel, op: string | null): string => `${op ? `${op}: ` : ''}kernel '${kernel.name}'`;
@@ -80,6 +86,11 @@ export class Device {
   private readonly maxBinding: number;
   private readonly maxBuffer: number;
   private readonly maxGroups: number;
+  /** The dispatch being recorded, and its op (WebGPU reports a bind group it refuses while it is being created). */
+  private recordingKernel: Kernel | null = null;
+  private recordingOp: string | null = null;
+  /** Scratch list of what the dispatch being checked writes (the recorder copies it). */
+  private readonly written: Storage[] = [];
   liveTensors = 0;
   liveBytes = 0;
   /**
@@ -100,7 +111,13 @@ export class Device {
     this.maxBuffer = info.limits.maxBufferSize!;
     this.maxGroups = info.limits.maxComputeWorkgroupsPerDimension!;
     gpu.lost.then((l) => { this.lost ??= `${l.reason}: ${l.message}`; });
-    gpu.onuncapturederror = (ev) => { this.gpuErrors.push((ev as GPUUncapturedErrorEvent).error.message); };
+    // Errors outside the submit's error scopes (createBindGroup at record time, queue writes): WebGPU names the
+    // object by label (the kernel); the submission says which op recorded it.
+    gpu.onuncapturederror = (ev) => {
+      const k = this.recordingKernel;
+      const where = k ? `kernel '${k.name}'${this.recordingOp ? ` (op ${this.recordingOp})` : ''}` : this.recorder.lastKernels();
+      this.gpuErrors.push(`(uncaptured, while recording ${where}) ${(ev as GPUUncapturedErrorEvent).error.message}`);
+    };
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Device> {
@@ -196,7 +213,8 @@ export class Device {
 
   /**
    * Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. Refused, with
-   * nothing recorded, when a workgroup count or a binding exceeds the device's limits.
+   * nothing recorded, when a workgroup count or a binding exceeds the device's limits or a bound tensor is
+   * invalid (a failed submission should have written it).
    */
   run(kernel: Kernel, opts: { buffers: Record<string, GPUBufferBinding>; params?: ParamValues; overrides?: OverrideValues; workgroups: readonly [number, number, number] }): void {
     this.check();
@@ -207,6 +225,8 @@ export class Device {
       if (n > this.maxGroups) throw new DeviceLimitError(`${who(kernel, op)}: ${n} workgroups along ${'xyz'[axis]} (grid [${opts.workgroups.join(', ')}]) exceed this device's maxComputeWorkgroupsPerDimension of ${this.maxGroups}`);
     }
     const buffers = new Map(Object.entries(opts.buffers));
+    const written = this.written;
+    written.length = 0;
     for (const b of kernel.bindings) {
       if (b.kind === 'uniform') continue;
       const res = buffers.get(b.name);
@@ -220,9 +240,19 @@ export class Device {
           if (o !== b && buffers.get(o.name)?.buffer === res.buffer) throw new Error(`${who(kernel, op)}: binding '${b.name}' is written and '${o.name}' binds the same buffer; WebGPU refuses a buffer written by a dispatch to be bound to it twice`);
         }
       }
+      const st = ownerOf(res.buffer);
+      if (!st) continue;
+      if (st.invalid) throw new InvalidTensorError(`${who(kernel, op)}: binding '${b.name}' holds no valid data: ${st.invalid}`);
+      if (b.kind === 'read_write') written.push(st);
     }
     const { pipeline, layout } = this.variant(kernel, opts.overrides ?? {});
-    this.recorder.dispatch(kernel, pipeline, layout, buffers, opts.params ?? null, opts.workgroups);
+    this.recordingKernel = kernel;
+    this.recordingOp = op;
+    try {
+      this.recorder.dispatch(kernel, pipeline, layout, buffers, opts.params ?? null, opts.workgroups, written, op);
+    } finally {
+      this.recordingKernel = null;
+    }
   }
 
   /** Compiles every kernel's shader module and waits for the results (WGSL errors name the kernel). */
@@ -278,7 +308,13 @@ export class Device {
    */
   copyBuffer(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
     this.check();
-    if (bytes > 0) this.recorder.copy(src, 0, dst, 0, Math.ceil(bytes / 4) * 4);
+    if (bytes <= 0) return;
+    const from = ownerOf(src);
+    if (from?.invalid) throw new InvalidTensorError(`${currentOp() ?? 'copy'}: the source holds no valid data: ${from.invalid}`);
+    const to = ownerOf(dst);
+    // A copy over the whole tensor replaces what was stale (e.g. a checkpoint loaded after a failure).
+    if (to && bytes >= to.bytes) to.invalid = null;
+    this.recorder.copy(src, 0, dst, 0, Math.ceil(bytes / 4) * 4, to);
   }
 
   /**
@@ -321,12 +357,18 @@ export class Device {
 
   private async throwPending(): Promise<void> {
     const checks = await Promise.allSettled(this.pendingChecks.splice(0));
+    const rejected = await this.recorder.settle();
     this.check();
     // GPU errors of this batch are drained even when a compile error is thrown: they are its consequences
     // ('Invalid ComputePipeline ...') and must not resurface at the next, unrelated sync.
     const errs = this.gpuErrors.splice(0);
     const failed = checks.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
+    if (rejected.length) {
+      const e = rejected[0]!;
+      if (errs.length) e.message += `\nAlso reported:\n${errs.join('\n')}`;
+      throw e;
+    }
     if (errs.length) throw new Error(`WebGPU error: ${errs.join('\n')}`);
   }
 

@@ -6,11 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { useDevice, expectClose } from '../helpers.js';
 import { tensor, zeros, ones } from '../../engine/create.js';
-import { DeviceLimitError } from '../../engine/device.js';
+import { DeviceLimitError, InvalidTensorError } from '../../engine/device.js';
+import { SubmissionError } from '../../engine/recorder.js';
+import { copyInto } from '../../engine/inplace.js';
 import { rand, randn, Generator } from '../../engine/rng.js';
 import { scope } from '../../engine/scope.js';
+import { withOp } from '../../engine/op_context.js';
 import * as o from '../../engine/ops/index.js';
-import { Kernel } from '../../kernels/kernel.js';
+import { Kernel, KernelCompileError } from '../../kernels/kernel.js';
 import { SmallCNN } from '../../nn/models/index.js';
 import { SGD } from '../../engine/optim/index.js';
 import type { Tensor } from '../../engine/tensor.js';
@@ -24,6 +27,22 @@ const probe = new Kernel('probe_write', `
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @compute @workgroup_size(1, 1, 1)
 fn main() { y[0] = 1.0; }`);
+
+/** Passes every check made when it is recorded, and fails to compile: its submission is rejected. */
+const brokenKernel = (name: string): Kernel => new Kernel(name, `
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(1, 1, 1)
+fn main() { let v: f32 = 1u; y[0] = v; }`);
+
+/** Records a dispatch whose bind group WebGPU refuses (a storage offset off the 256-byte alignment). */
+function poison(target: Tensor): void {
+  dev().run(probe, { buffers: { y: { buffer: target.storage.buffer, offset: 4, size: 4 } }, workgroups: [1, 1, 1] });
+}
+
+/** The rejection of `p`, which must reject. */
+async function rejection(p: Promise<unknown>): Promise<Error> {
+  return p.then(() => expect.fail('expected a rejection'), (e: unknown) => e as Error);
+}
 
 describe('sizes are checked against the device limits where work is created', () => {
   it('a tensor larger than maxStorageBufferBindingSize is refused at creation, naming the shape, bytes and limit, allocating nothing', () => {
@@ -105,5 +124,89 @@ fn main() { y[0] = x[0]; }`);
     expect(await l2.item()).toBeLessThan(await l1.item());
     for (const t of [troubled, calm]) { t.opt.dispose(); t.m.dispose(); }
     for (const t of [x, y, l1, l1calm, l2, l2calm]) t.dispose();
+  });
+});
+
+describe('a submission WebGPU rejects invalidates exactly what it would have written', () => {
+  it('tensors written by the failed submission throw on read naming the failed kernel; tensors uploaded or computed before read fine', async () => {
+    const before = tensor([1, 2, 3]);
+    const done = o.mul(before, 2);
+    expectClose(await done.read(), [2, 4, 6]);
+    // Recorded together, submitted together: the broken kernel sinks the whole submission.
+    const a = o.add(before, 1);
+    const victim = tensor([7, 7]);
+    dev().run(brokenKernel('broken_write'), { buffers: { y: victim.storage.binding() }, workgroups: [1, 1, 1] });
+    const b = o.mul(before, 3);
+    await expect(b.read()).rejects.toThrow(KernelCompileError);
+    for (const [name, t] of [['a', a], ['b', b], ['victim', victim]] as const) {
+      const e = await rejection(t.read());
+      expect(e, name).toBeInstanceOf(InvalidTensorError);
+      expect(e.message, name).toMatch(/^read: tensor #\d+ \(float32 \[\d\]\) holds no valid data: submission #\d+ \(3 dispatches: \w+ x2, broken_write\): kernel 'broken_write' failed: /);
+    }
+    expectClose(await before.read(), [1, 2, 3], 0, 0, 'uploaded before');
+    expectClose(await done.read(), [2, 4, 6], 0, 0, 'computed and submitted before');
+    // Using an invalid tensor is refused when recorded, naming the op and why.
+    const n = dev().stats().dispatches;
+    expect(() => o.exp(a)).toThrow(/^exp: kernel '\w+': binding '\w+' holds no valid data: submission #\d+ .*kernel 'broken_write' failed/);
+    expect(() => o.add(before, a)).toThrow(InvalidTensorError);
+    expect(dev().stats().dispatches).toBe(n);
+    // Overwriting it whole makes it valid again (a checkpoint loaded after a failure), and work goes on.
+    copyInto(a, before);
+    expectClose(await a.read(), [1, 2, 3], 0, 0, 'rewritten');
+    expectClose(await o.mul(a, 4).read(), [4, 8, 12], 0, 0, 'later work');
+    for (const t of [before, done, a, b, victim]) t.dispose();
+  });
+
+  it('an invalid bind group (an uncaptured error) fails the submission, and the error names the kernel and the op that recorded it', async () => {
+    const x = tensor([1, 2]);
+    const victim = zeros([2]);
+    const y = o.neg(x);
+    poison(victim);
+    const e = await rejection(y.read());
+    expect(e).toBeInstanceOf(SubmissionError);
+    expect(e.message).toMatch(/^WebGPU rejected submission #\d+ \(\d+ dispatches: .*probe_write.*\): kernel 'probe_write' failed: \[Invalid BindGroup "probe_write"\]/);
+    expect(e.message).toMatch(/the 2 tensor\(s\) it would have written are now invalid/);
+    expect(e.message).toMatch(/Also reported:\n\(uncaptured, while recording kernel 'probe_write'\) Offset \(4\)/);
+    await expect(victim.read()).rejects.toThrow(/holds no valid data: .*kernel 'probe_write' failed/);
+    await expect(y.read()).rejects.toThrow(InvalidTensorError);
+    expectClose(await x.read(), [1, 2], 0, 0, 'the uploaded input');
+    // Recorded by an op, the op is named.
+    const z = zeros([2]);
+    withOp('some_op', () => poison(z));
+    await expect(z.read()).rejects.toThrow(/kernel 'probe_write' \(op some_op\) failed/);
+    for (const t of [x, victim, y, z]) t.dispose();
+  });
+
+  it('work recorded after the failed submission but before its failure was known is invalid too: it may have read stale outputs', async () => {
+    const x = tensor([1, 2]);
+    const y = o.mul(x, 2);
+    poison(zeros([1]));
+    dev().flush();
+    const z = o.add(y, 1); // reads y, which the rejected submission never wrote
+    await expect(z.read()).rejects.toThrow(SubmissionError);
+    await expect(y.read()).rejects.toThrow(/holds no valid data: submission #\d+ .*kernel 'probe_write' failed/);
+    await expect(z.read()).rejects.toThrow(/holds no valid data: it was recorded after submission #\d+ .*kernel 'probe_write' failed: .*, whose outputs it may have read/);
+    expectClose(await o.add(x, 1).read(), [2, 3], 0, 0, 'work recorded after the failure is known');
+    for (const t of [x, y, z]) t.dispose();
+  });
+
+  it("a recycled buffer belongs to its new tensor: a failure marks the tensors, not the buffers", async () => {
+    const x = tensor([1, 2, 3]);
+    const doomed = o.mul(x, 5);
+    const buffer = doomed.storage.buffer;
+    poison(zeros([1]));
+    doomed.dispose(); // its buffer rejoins the pool after the submit
+    await expect(x.read()).rejects.toThrow(SubmissionError);
+    const made: Tensor[] = [];
+    let reuse: Tensor | null = null;
+    for (let i = 0; i < 64 && !reuse; i++) {
+      const t = tensor([4, 5, 6]);
+      if (t.storage.buffer === buffer) reuse = t;
+      else made.push(t);
+    }
+    expect(reuse, "the pool hands the doomed tensor's buffer out again").not.toBeNull();
+    expectClose(await reuse!.read(), [4, 5, 6], 0, 0, 'the new tensor on the recycled buffer');
+    expectClose(await o.add(reuse!, x).read(), [5, 7, 9], 0, 0, 'and work on it');
+    for (const t of [x, reuse!, ...made]) t.dispose();
   });
 });
