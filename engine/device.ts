@@ -11,12 +11,13 @@ import { create, globals } from 'webgpu';
 import { BufferPool, sizeClass } from './pool.js';
 import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
+import { RangeErrors, RANGE_ERROR_BYTES } from './range_errors.js';
 import { currentOp } from './op_context.js';
 import type { Storage } from './tensor.js';
 import { fmt, type Shape } from './shape.js';
 import type { DType } from './dtype.js';
 import { ownerOf } from './buffer_owner.js';
-import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
+import { Kernel, KernelCompileError, loadedKernels, RANGE_ERRORS, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
 export interface DeviceOptions {
   /** Dawn backend: 'vulkan', 'metal', 'd3d12', 'opengl', ... (env ROBUSTGPU_BACKEND). 'null' is refused. */
@@ -82,6 +83,7 @@ export class Device {
   private readonly pendingChecks: Promise<void>[] = [];
   private lost: string | null = null;
   private gpuErrors: string[] = [];
+  private readonly rangeErrors: RangeErrors;
   /** The limits the size checks use (also in info.limits). */
   private readonly maxBinding: number;
   private readonly maxBuffer: number;
@@ -107,6 +109,7 @@ export class Device {
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
+    this.rangeErrors = new RangeErrors(gpu);
     this.maxBinding = info.limits.maxStorageBufferBindingSize!;
     this.maxBuffer = info.limits.maxBufferSize!;
     this.maxGroups = info.limits.maxComputeWorkgroupsPerDimension!;
@@ -188,6 +191,8 @@ export class Device {
     const key = kernel.variantKey(overrides);
     let v = byKey.get(key);
     if (!v) {
+      // The kernel's id tells its range_errors reports apart; one value per kernel, so no extra variants.
+      if (kernel.rangeChecked) overrides = { ...overrides, RANGE_KERNEL_ID: kernel.id };
       const layout = this.layoutFor(kernel);
       this.gpu.pushErrorScope('validation');
       const module = this.gpu.createShaderModule({ code: kernel.source, label: kernel.name });
@@ -214,7 +219,7 @@ export class Device {
   /**
    * Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. Refused, with
    * nothing recorded, when a workgroup count or a binding exceeds the device's limits or a bound tensor is
-   * invalid (a failed submission should have written it).
+   * invalid (a failed submission should have written it). A range-checked kernel gets range_errors bound here.
    */
   run(kernel: Kernel, opts: { buffers: Record<string, GPUBufferBinding>; params?: ParamValues; overrides?: OverrideValues; workgroups: readonly [number, number, number] }): void {
     this.check();
@@ -229,6 +234,11 @@ export class Device {
     written.length = 0;
     for (const b of kernel.bindings) {
       if (b.kind === 'uniform') continue;
+      if (b.name === RANGE_ERRORS) {
+        if (buffers.has(b.name)) throw new Error(`${who(kernel, op)}: '${RANGE_ERRORS}' is bound by the device, not by the caller`);
+        buffers.set(b.name, { buffer: this.rangeErrors.buffer, offset: 0, size: RANGE_ERROR_BYTES });
+        continue;
+      }
       const res = buffers.get(b.name);
       if (!res) continue; // the recorder names the missing binding
       const size = res.size ?? res.buffer.size - (res.offset ?? 0);
@@ -253,6 +263,7 @@ export class Device {
     } finally {
       this.recordingKernel = null;
     }
+    if (kernel.rangeChecked) this.rangeErrors.note(kernel, op);
   }
 
   /** Compiles every kernel's shader module and waits for the results (WGSL errors name the kernel). */
@@ -372,24 +383,43 @@ export class Device {
     if (errs.length) throw new Error(`WebGPU error: ${errs.join('\n')}`);
   }
 
-  /** Copies `bytes` of `buf` to the CPU (one submit, one map). */
+  /**
+   * Copies `bytes` of `buf` to the CPU (one submit, one map). When a range-checked kernel ran since the last
+   * read, the range-error words travel in the same staging buffer (one 32-byte copy more), and an
+   * out-of-range label or index reported there throws RangeCheckError here, once.
+   */
   async readBuffer(buf: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     this.check();
     const size = Math.ceil(bytes / 4) * 4;
-    const st = this.staging.acquire(size);
+    const sites = this.rangeErrors.pending ? this.rangeErrors.collect() : null;
+    const total = size + (sites ? RANGE_ERROR_BYTES : 0);
+    const st = this.staging.acquire(total);
     this.recorder.copy(buf, 0, st, 0, size);
+    if (sites) this.recorder.copy(this.rangeErrors.buffer, 0, st, size, RANGE_ERROR_BYTES);
     this.recorder.flush();
+    let out: ArrayBuffer;
+    let words: Uint32Array | null = null;
     try {
-      await st.mapAsync(GPUMapMode.READ, 0, size);
-    } catch (e) {
-      this.check();
+      try {
+        await st.mapAsync(GPUMapMode.READ, 0, total);
+      } catch (e) {
+        this.check();
+        await this.throwPending();
+        throw e;
+      }
+      const range = st.getMappedRange(0, total);
+      out = range.slice(0, bytes);
+      if (sites) words = new Uint32Array(range.slice(size, total));
+      st.unmap();
+      this.staging.release(st, false);
       await this.throwPending();
+    } catch (e) {
+      // The words copied with a failed submission say nothing: look again at the next read.
+      if (sites) this.rangeErrors.restore(sites);
       throw e;
     }
-    const out = st.getMappedRange(0, size).slice(0, bytes);
-    st.unmap();
-    this.staging.release(st, false);
-    await this.throwPending();
+    const rangeError = words && this.rangeErrors.take(words, sites!);
+    if (rangeError) throw rangeError;
     return out;
   }
 

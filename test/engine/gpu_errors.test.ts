@@ -8,10 +8,12 @@ import { useDevice, expectClose } from '../helpers.js';
 import { tensor, zeros, ones } from '../../engine/create.js';
 import { DeviceLimitError, InvalidTensorError } from '../../engine/device.js';
 import { SubmissionError } from '../../engine/recorder.js';
+import { RangeCheckError } from '../../engine/range_errors.js';
 import { copyInto } from '../../engine/inplace.js';
 import { rand, randn, Generator } from '../../engine/rng.js';
 import { scope } from '../../engine/scope.js';
 import { withOp } from '../../engine/op_context.js';
+import { grad } from '../../engine/ops/index.js';
 import * as o from '../../engine/ops/index.js';
 import { Kernel, KernelCompileError } from '../../kernels/kernel.js';
 import { SmallCNN } from '../../nn/models/index.js';
@@ -208,5 +210,71 @@ describe('a submission WebGPU rejects invalidates exactly what it would have wri
     expectClose(await reuse!.read(), [4, 5, 6], 0, 0, 'the new tensor on the recycled buffer');
     expectClose(await o.add(reuse!, x).read(), [5, 7, 9], 0, 0, 'and work on it');
     for (const t of [x, reuse!, ...made]) t.dispose();
+  });
+});
+
+describe('labels are range-checked on the GPU and thrown at the next read', () => {
+  const z = () => tensor(Array.from({ length: 50 }, (_, i) => Math.sin(i)), [5, 10]);
+  const ceRows = (zv: number[], y: number[]) => y.map((l, r) => {
+    const row = zv.slice(10 * r, 10 * r + 10);
+    const m = Math.max(...row);
+    return m + Math.log(row.reduce((s, v) => s + Math.exp(v - m), 0)) - row[l]!;
+  });
+
+  it.each([-1, 10, 2 ** 31 - 1])('cross_entropy with label %i at index 3 throws naming the op, the index and the label; the next read works', async (bad) => {
+    const zt = z();
+    const loss = o.crossEntropy(zt, labelsOf([0, 1, 2, bad, 4]));
+    const e = await rejection(loss.read());
+    expect(e).toBeInstanceOf(RangeCheckError);
+    expect(e.message).toBe(`cross_entropy: label ${bad} at index 3 is out of range [0, 10)`);
+    const good = [0, 1, 2, 3, 4];
+    const ok = o.crossEntropy(zt, labelsOf(good), { reduction: 'none' });
+    expectClose(await ok.read(), ceRows(Array.from(await zt.read()), good), 1e-5, 1e-5, 'a valid loss after the error');
+    // What the bad row holds is defined: NaN, so nothing trains on it silently.
+    expect(Number.isNaN((await loss.read())[0]!)).toBe(true);
+    for (const t of [zt, loss, ok]) t.dispose();
+  });
+
+  it("cross_entropy's backward checks its labels too", async () => {
+    const zt = z();
+    const y = labelsOf([0, 1, 2, 3, 11]);
+    const [gz] = grad((v) => o.crossEntropy(v, y), [zt]);
+    await expect(gz!.read()).rejects.toThrow('cross_entropy: label 11 at index 4 is out of range [0, 10)');
+    for (const t of [zt, y, gz!]) t.dispose();
+  });
+
+  it('several bad labels: the message names the first index, the count, and a bad label with its index', async () => {
+    const zt = z();
+    const loss = o.crossEntropy(zt, labelsOf([0, 12, 1, -1, 12]), { reduction: 'none' });
+    const m = (await rejection(loss.read())).message;
+    expect(m).toMatch(/^cross_entropy: (label 12 at index 1 is out of range \[0, 10\); 3 labels were out of range|3 labels out of range \[0, 10\), the first at index 1 \(label (-1 at index 3|12 at index 4)\))$/);
+    for (const t of [zt, loss]) t.dispose();
+  });
+
+  it.each(['dlr', 'redlr'] as const)('%s with label K or -1 throws naming the op, the index and the label', async (op) => {
+    const zt = z();
+    const f = op === 'dlr' ? o.dlr : o.redlr;
+    for (const bad of [10, -1]) {
+      const loss = f(zt, labelsOf([0, bad, 2, 3, 4]));
+      await expect(loss.read()).rejects.toThrow(`${op} (kernel margin): label ${bad} at index 1 is out of range [0, 10)`);
+      loss.dispose();
+    }
+    const ok = f(zt, labelsOf([0, 1, 2, 3, 4]));
+    expect((await ok.read()).every(Number.isFinite)).toBe(true);
+    for (const t of [zt, ok]) t.dispose();
+  });
+
+  it('a range-checked kernel adds no submission to a read (its error words travel in the same staging copy)', async () => {
+    const zt = z();
+    const y = labelsOf([0, 1, 2, 3, 4]);
+    await zt.read();
+    for (const checked of [false, true]) {
+      const loss = checked ? o.crossEntropy(zt, y, { reduction: 'none' }) : o.neg(zt);
+      const s0 = dev().stats().submissions;
+      await loss.read();
+      expect(dev().stats().submissions - s0, checked ? 'cross_entropy' : 'neg').toBe(1);
+      loss.dispose();
+    }
+    for (const t of [zt, y]) t.dispose();
   });
 });
