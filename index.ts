@@ -47,3 +47,6 @@ export type { StTensor, StDType } from './nn/safetensors.js';
 export { summarize } from './nn/summary.js';
 export type { Summary, SummaryRow } from './nn/summary.js';
 export { kaimingUniformDefault, heNormalFanOut } from './nn/init.js';
+export { DeviceLimitError, InvalidTensorError } from './engine/device.js';
+export { SubmissionError } from './engine/recorder.js';
+export { RangeCheckError } from './engine/range_errors.js';
