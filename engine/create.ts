@@ -4,12 +4,18 @@ import { assertDType, toTypedArray, type DType } from './dtype.js';
 import { checkShape, fmt, sizeOf, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 import { runFill } from '../kernels/copy.js';
+import { currentOp } from './op_context.js';
 
 export interface CreateOptions { device?: Device; dtype?: DType }
 
-/** Internal: a tensor whose buffer is not initialised (op forwards write every element). */
-export function empty(device: Device, shape: Shape, dtype: DType = 'float32'): Tensor {
+/**
+ * Internal: a tensor whose buffer is not initialised (op forwards write every element). Throws
+ * DeviceLimitError, before anything is allocated, when the device could not bind a tensor that large; the
+ * message names the op running (else `op`, the creation function) and the shape.
+ */
+export function empty(device: Device, shape: Shape, dtype: DType = 'float32', op?: string): Tensor {
   const bytes = sizeOf(shape) * 4;
+  device.checkTensor(bytes, shape, dtype, currentOp() ?? op ?? 'empty');
   return new Tensor(new Storage(device, device.acquire(Math.max(4, bytes)), bytes), [...shape], dtype);
 }
 
@@ -49,7 +55,7 @@ export function tensor(data: Nested | ArrayLike<number>, shape?: Shape, opts: Cr
   const s = shape ? [...shape] : inferred;
   checkShape(s, 'tensor: shape');
   if (sizeOf(s) !== flat.length) throw new RangeError(`tensor: shape ${fmt(s)} needs ${sizeOf(s)} values, got ${flat.length}`);
-  const t = empty(device, s, dtype);
+  const t = empty(device, s, dtype, 'tensor');
   if (flat.length) device.uploadFresh(t.storage.buffer, toTypedArray(dtype, flat));
   return t;
 }
@@ -68,7 +74,7 @@ export function full(shape: Shape, value: number, opts: CreateOptions = {}): Ten
   const device = opts.device ?? getDefaultDevice();
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full: dtype');
-  const t = empty(device, shape, dtype);
+  const t = empty(device, shape, dtype, 'full');
   runFill(device, t.storage.binding(), t.size, word(value, dtype));
   return t;
 }

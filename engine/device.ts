@@ -1,12 +1,23 @@
 /**
  * The WebGPU device: adapter selection through Dawn, the limits and features the engine asks for, the
  * buffer pools, the command recorder, the pipeline cache, and error reporting that names the kernel.
+ *
+ * One GPU error must not corrupt other work. Sizes are checked against the device's limits where work is
+ * created (a tensor, a dispatch), naming the op, the shape and the limit. A submission WebGPU rejects anyway
+ * leaves what it would have written invalid (see Recorder): reading such a tensor throws naming the failed
+ * kernel, and so does recording a dispatch or copy that reads one; writing it whole (a copy) makes it valid.
  */
 import { create, globals } from 'webgpu';
-import { BufferPool } from './pool.js';
+import { BufferPool, sizeClass } from './pool.js';
 import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
-import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
+import { RangeErrors, RANGE_ERROR_BYTES } from './range_errors.js';
+import { currentOp } from './op_context.js';
+import type { Storage } from './tensor.js';
+import { fmt, type Shape } from './shape.js';
+import type { DType } from './dtype.js';
+import { ownerOf } from './buffer_owner.js';
+import { Kernel, KernelCompileError, loadedKernels, RANGE_ERRORS, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
 
 export interface DeviceOptions {
   /** Dawn backend: 'vulkan', 'metal', 'd3d12', 'opengl', ... (env ROBUSTGPU_BACKEND). 'null' is refused. */
@@ -26,6 +37,14 @@ export interface DeviceOptions {
 
 export class DeviceLostError extends Error {}
 export class NoAdapterError extends Error {}
+/** Work refused before it is recorded because it exceeds one of the device's limits. */
+export class DeviceLimitError extends RangeError {}
+/** A tensor whose data a failed submission should have written (its message says which). */
+export class InvalidTensorError extends Error {}
+
+/** 'op: kernel 'name'' for messages about a dispatch. */
+const who = (kernel: Kernel, op: string | null): string => `${op ? `${op}: ` : ''}kernel '${kernel.name}'`;
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 3 : 1)} MiB`;
 
 const INSTALL_HINT =
   'Install a Vulkan driver: on Debian/Ubuntu as root, `apt-get install libvulkan1 mesa-vulkan-drivers` ' +
@@ -64,6 +83,16 @@ export class Device {
   private readonly pendingChecks: Promise<void>[] = [];
   private lost: string | null = null;
   private gpuErrors: string[] = [];
+  private readonly rangeErrors: RangeErrors;
+  /** The limits the size checks use (also in info.limits). */
+  private readonly maxBinding: number;
+  private readonly maxBuffer: number;
+  private readonly maxGroups: number;
+  /** The dispatch being recorded, and its op (WebGPU reports a bind group it refuses while it is being created). */
+  private recordingKernel: Kernel | null = null;
+  private recordingOp: string | null = null;
+  /** Scratch list of what the dispatch being checked writes (the recorder copies it). */
+  private readonly written: Storage[] = [];
   liveTensors = 0;
   liveBytes = 0;
   /**
@@ -80,8 +109,18 @@ export class Device {
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
+    this.rangeErrors = new RangeErrors(gpu);
+    this.maxBinding = info.limits.maxStorageBufferBindingSize!;
+    this.maxBuffer = info.limits.maxBufferSize!;
+    this.maxGroups = info.limits.maxComputeWorkgroupsPerDimension!;
     gpu.lost.then((l) => { this.lost ??= `${l.reason}: ${l.message}`; });
-    gpu.onuncapturederror = (ev) => { this.gpuErrors.push((ev as GPUUncapturedErrorEvent).error.message); };
+    // Errors outside the submit's error scopes (createBindGroup at record time, queue writes): WebGPU names the
+    // object by label (the kernel); the submission says which op recorded it.
+    gpu.onuncapturederror = (ev) => {
+      const k = this.recordingKernel;
+      const where = k ? `kernel '${k.name}'${this.recordingOp ? ` (op ${this.recordingOp})` : ''}` : this.recorder.lastKernels();
+      this.gpuErrors.push(`(uncaptured, while recording ${where}) ${(ev as GPUUncapturedErrorEvent).error.message}`);
+    };
   }
 
   static async create(opts: DeviceOptions = {}): Promise<Device> {
@@ -152,6 +191,8 @@ export class Device {
     const key = kernel.variantKey(overrides);
     let v = byKey.get(key);
     if (!v) {
+      // The kernel's id tells its range_errors reports apart; one value per kernel, so no extra variants.
+      if (kernel.rangeChecked) overrides = { ...overrides, RANGE_KERNEL_ID: kernel.id };
       const layout = this.layoutFor(kernel);
       this.gpu.pushErrorScope('validation');
       const module = this.gpu.createShaderModule({ code: kernel.source, label: kernel.name });
@@ -175,11 +216,54 @@ export class Device {
     return v;
   }
 
-  /** Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. */
+  /**
+   * Records one dispatch of `kernel`; `buffers` maps the WGSL binding names to GPU buffers. Refused, with
+   * nothing recorded, when a workgroup count or a binding exceeds the device's limits or a bound tensor is
+   * invalid (a failed submission should have written it). A range-checked kernel gets range_errors bound here.
+   */
   run(kernel: Kernel, opts: { buffers: Record<string, GPUBufferBinding>; params?: ParamValues; overrides?: OverrideValues; workgroups: readonly [number, number, number] }): void {
     this.check();
+    const op = currentOp();
+    for (let axis = 0; axis < 3; axis++) {
+      const n = opts.workgroups[axis]!;
+      if (!Number.isInteger(n) || n < 0) throw new RangeError(`${who(kernel, op)}: workgroup count ${'xyz'[axis]} must be a non-negative integer, got ${n}`);
+      if (n > this.maxGroups) throw new DeviceLimitError(`${who(kernel, op)}: ${n} workgroups along ${'xyz'[axis]} (grid [${opts.workgroups.join(', ')}]) exceed this device's maxComputeWorkgroupsPerDimension of ${this.maxGroups}`);
+    }
+    const buffers = new Map(Object.entries(opts.buffers));
+    const written = this.written;
+    written.length = 0;
+    for (const b of kernel.bindings) {
+      if (b.kind === 'uniform') continue;
+      if (b.name === RANGE_ERRORS) {
+        if (buffers.has(b.name)) throw new Error(`${who(kernel, op)}: '${RANGE_ERRORS}' is bound by the device, not by the caller`);
+        buffers.set(b.name, { buffer: this.rangeErrors.buffer, offset: 0, size: RANGE_ERROR_BYTES });
+        continue;
+      }
+      const res = buffers.get(b.name);
+      if (!res) continue; // the recorder names the missing binding
+      const size = res.size ?? res.buffer.size - (res.offset ?? 0);
+      if (size > this.maxBinding) {
+        throw new DeviceLimitError(`${who(kernel, op)}: binding '${b.name}' is ${size} bytes (${mib(size)}), more than this device's maxStorageBufferBindingSize of ${this.maxBinding} bytes (${mib(this.maxBinding)})`);
+      }
+      if (b.kind === 'read_write') {
+        for (const o of kernel.bindings) {
+          if (o !== b && buffers.get(o.name)?.buffer === res.buffer) throw new Error(`${who(kernel, op)}: binding '${b.name}' is written and '${o.name}' binds the same buffer; WebGPU refuses a buffer written by a dispatch to be bound to it twice`);
+        }
+      }
+      const st = ownerOf(res.buffer);
+      if (!st) continue;
+      if (st.invalid) throw new InvalidTensorError(`${who(kernel, op)}: binding '${b.name}' holds no valid data: ${st.invalid}`);
+      if (b.kind === 'read_write') written.push(st);
+    }
     const { pipeline, layout } = this.variant(kernel, opts.overrides ?? {});
-    this.recorder.dispatch(kernel, pipeline, layout, new Map(Object.entries(opts.buffers)), opts.params ?? null, opts.workgroups);
+    this.recordingKernel = kernel;
+    this.recordingOp = op;
+    try {
+      this.recorder.dispatch(kernel, pipeline, layout, buffers, opts.params ?? null, opts.workgroups, written, op);
+    } finally {
+      this.recordingKernel = null;
+    }
+    if (kernel.rangeChecked) this.rangeErrors.note(kernel, op);
   }
 
   /** Compiles every kernel's shader module and waits for the results (WGSL errors name the kernel). */
@@ -188,9 +272,30 @@ export class Device {
     await this.sync();
   }
 
+  /**
+   * Refuses (DeviceLimitError) a tensor of `bytes` that a kernel could not bind on this device, or whose pooled
+   * buffer the device could not create; the message names `op`, the dtype and the shape.
+   */
+  checkTensor(bytes: number, shape: Shape, dtype: DType, op: string): void {
+    // A size class exceeds its request by less than a quarter (pool.ts).
+    if (bytes <= this.maxBinding && bytes * 1.25 <= this.maxBuffer) return;
+    this.refuse(bytes, `${op}: a ${dtype} tensor of shape ${fmt(shape)}`);
+  }
+
+  private refuse(bytes: number, what: string): void {
+    if (bytes > this.maxBinding) {
+      throw new DeviceLimitError(`${what} needs ${bytes} bytes (${mib(bytes)}), more than this device's maxStorageBufferBindingSize of ${this.maxBinding} bytes (${mib(this.maxBinding)})`);
+    }
+    const pooled = sizeClass(bytes);
+    if (pooled > this.maxBuffer) {
+      throw new DeviceLimitError(`${what} needs a pooled buffer of ${pooled} bytes (${mib(pooled)}, the size class of ${bytes} bytes), more than this device's maxBufferSize of ${this.maxBuffer} bytes`);
+    }
+  }
+
   /** A pooled storage buffer of at least `bytes`. */
   acquire(bytes: number): GPUBuffer {
     this.check();
+    if (bytes > this.maxBinding || bytes * 1.25 > this.maxBuffer) this.refuse(bytes, `${currentOp() ?? 'acquire'}: a buffer`);
     return this.pool.acquire(bytes);
   }
 
@@ -214,7 +319,13 @@ export class Device {
    */
   copyBuffer(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
     this.check();
-    if (bytes > 0) this.recorder.copy(src, 0, dst, 0, Math.ceil(bytes / 4) * 4);
+    if (bytes <= 0) return;
+    const from = ownerOf(src);
+    if (from?.invalid) throw new InvalidTensorError(`${currentOp() ?? 'copy'}: the source holds no valid data: ${from.invalid}`);
+    const to = ownerOf(dst);
+    // A copy over the whole tensor replaces what was stale (e.g. a checkpoint loaded after a failure).
+    if (to && bytes >= to.bytes) to.invalid = null;
+    this.recorder.copy(src, 0, dst, 0, Math.ceil(bytes / 4) * 4, to);
   }
 
   /**
@@ -257,33 +368,58 @@ export class Device {
 
   private async throwPending(): Promise<void> {
     const checks = await Promise.allSettled(this.pendingChecks.splice(0));
+    const rejected = await this.recorder.settle();
     this.check();
     // GPU errors of this batch are drained even when a compile error is thrown: they are its consequences
     // ('Invalid ComputePipeline ...') and must not resurface at the next, unrelated sync.
     const errs = this.gpuErrors.splice(0);
     const failed = checks.find((r) => r.status === 'rejected');
     if (failed) throw failed.reason;
+    if (rejected.length) {
+      const e = rejected[0]!;
+      if (errs.length) e.message += `\nAlso reported:\n${errs.join('\n')}`;
+      throw e;
+    }
     if (errs.length) throw new Error(`WebGPU error: ${errs.join('\n')}`);
   }
 
-  /** Copies `bytes` of `buf` to the CPU (one submit, one map). */
+  /**
+   * Copies `bytes` of `buf` to the CPU (one submit, one map). When a range-checked kernel ran since the last
+   * read, the range-error words travel in the same staging buffer (one 32-byte copy more), and an
+   * out-of-range label or index reported there throws RangeCheckError here, once.
+   */
   async readBuffer(buf: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
     this.check();
     const size = Math.ceil(bytes / 4) * 4;
-    const st = this.staging.acquire(size);
+    const sites = this.rangeErrors.pending ? this.rangeErrors.collect() : null;
+    const total = size + (sites ? RANGE_ERROR_BYTES : 0);
+    const st = this.staging.acquire(total);
     this.recorder.copy(buf, 0, st, 0, size);
+    if (sites) this.recorder.copy(this.rangeErrors.buffer, 0, st, size, RANGE_ERROR_BYTES);
     this.recorder.flush();
+    let out: ArrayBuffer;
+    let words: Uint32Array | null = null;
     try {
-      await st.mapAsync(GPUMapMode.READ, 0, size);
-    } catch (e) {
-      this.check();
+      try {
+        await st.mapAsync(GPUMapMode.READ, 0, total);
+      } catch (e) {
+        this.check();
+        await this.throwPending();
+        throw e;
+      }
+      const range = st.getMappedRange(0, total);
+      out = range.slice(0, bytes);
+      if (sites) words = new Uint32Array(range.slice(size, total));
+      st.unmap();
+      this.staging.release(st, false);
       await this.throwPending();
+    } catch (e) {
+      // The words copied with a failed submission say nothing: look again at the next read.
+      if (sites) this.rangeErrors.restore(sites);
       throw e;
     }
-    const out = st.getMappedRange(0, size).slice(0, bytes);
-    st.unmap();
-    this.staging.release(st, false);
-    await this.throwPending();
+    const rangeError = words && this.rangeErrors.take(words, sites!);
+    if (rangeError) throw rangeError;
     return out;
   }
 

@@ -11,6 +11,7 @@
  */
 import { scope } from './scope.js';
 import { noGrad, record, type BackwardFn, type MultiBackwardFn, type NodeBackward } from './tape.js';
+import { withOp } from './op_context.js';
 import type { RefTensor } from './ref/tensor.js';
 import type { Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
@@ -180,11 +181,11 @@ function forwardAll<A>(def: OpDef<A>, inputs: Tensor[], attrs: A): Tensor[] {
   checkInputs(def, inputs);
   const outNames = outputNames(def as OpDef<unknown>);
   if (def.composite) {
-    if (isMultiOutput(def)) { const r = def.forward(inputs, attrs); return outNames.map((n) => r.outs[n]!); }
-    const r = def.forward(inputs, attrs);
+    if (isMultiOutput(def)) { const r = withOp(def.name, () => def.forward(inputs, attrs)); return outNames.map((n) => r.outs[n]!); }
+    const r = withOp(def.name, () => def.forward(inputs, attrs));
     return ['out' in r ? r.out : r];
   }
-  const res = noGrad(() => scope(() => def.forward(inputs, attrs)));
+  const res = withOp(def.name, () => noGrad(() => scope(() => def.forward(inputs, attrs))));
   let outs: Tensor[];
   let extra: Record<string, Tensor>;
   if (isMultiOutput(def)) {

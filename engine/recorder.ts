@@ -3,6 +3,12 @@
  * at step end, on readback, or at a safety cap. Per-dispatch uniforms are packed into a CPU-side arena at
  * 256-byte aligned slots and uploaded with a single writeBuffer right before the submit; the same arena
  * buffer is reused across submits because the queue runs each writeBuffer after the previous submit.
+ *
+ * A submission WebGPU rejects (a validation error, out of memory) runs none of its commands, so whatever
+ * it would have written keeps stale data. Each submit is wrapped in error scopes (three per submit, none per
+ * dispatch); the recorder remembers, per submission, the kernels and ops it holds and what it writes, and
+ * when a submission fails it marks every target written by it, or by any submission recorded before the
+ * failure was known (their inputs may be stale), invalid with a message naming the failed kernel and op.
  */
 import type { BufferPool } from './pool.js';
 import type { Kernel, ParamValues } from '../kernels/kernel.js';
@@ -11,6 +17,35 @@ const SLOT = 256;
 const ARENA_BYTES = 1 << 18;
 
 export interface DispatchStats { dispatches: number; submissions: number }
+
+/**
+ * What a dispatch or copy writes (a tensor's Storage): marked invalid when its submission fails. `writtenIn`
+ * is the recorder's: the last submission that lists it (a cheap way to list each target once).
+ */
+export interface WriteTarget { invalid: string | null; writtenIn: number }
+
+/** A rejected submission: its message names the submission's kernels and, when WebGPU's does, the failed one. */
+export class SubmissionError extends Error {}
+
+/** One submission's contents, kept until WebGPU's verdict on it (and every earlier one) is in. */
+interface Submission {
+  index: number;
+  /** Kernel name and recording op of every dispatch, in order. */
+  kernels: string[];
+  ops: (string | null)[];
+  written: WriteTarget[];
+  settled: boolean;
+}
+
+const newSubmission = (index: number): Submission => ({ index, kernels: [], ops: [], written: [], settled: false });
+
+/** 'a x3, b, c' for the distinct names in order, at most `max` of them. */
+function summarize(names: readonly string[], max = 12): string {
+  const counts = new Map<string, number>();
+  for (const n of names) counts.set(n, (counts.get(n) ?? 0) + 1);
+  const parts = [...counts].slice(0, max).map(([n, c]) => (c > 1 ? `${n} x${c}` : n));
+  return parts.join(', ') + (counts.size > max ? `, ... (${counts.size - max} more)` : '');
+}
 
 /**
  * GPU time of one timed span: a dispatch ('dispatch' profiling), or a compute pass ('pass' profiling, kernel
@@ -101,6 +136,12 @@ export class Recorder {
   submissions = 0;
   /** Called after every submit (the buffer pools recycle their pending buffers there). */
   readonly afterSubmit: (() => void)[] = [];
+  /** The submission being recorded, and those submitted whose verdict (or an earlier one's) is not in yet. */
+  private current = newSubmission(0);
+  private last: Submission | null = null;
+  private unsettled: Submission[] = [];
+  private verdicts: Promise<void>[] = [];
+  private failures: SubmissionError[] = [];
 
   constructor(private readonly device: GPUDevice, readonly maxDispatchesPerSubmit: number) {
     this.arenaBuffer = device.createBuffer({ size: ARENA_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST, label: 'uniform-arena' });
@@ -117,8 +158,9 @@ export class Recorder {
     return this.pass;
   }
 
+  /** `written`: what the dispatch writes (its read_write bindings' storages); `op`: the op recording it. */
   dispatch(kernel: Kernel, pipeline: GPUComputePipeline, layout: GPUBindGroupLayout, storage: Map<string, GPUBufferBinding>,
-    params: ParamValues | null, workgroups: readonly [number, number, number]): void {
+    params: ParamValues | null, workgroups: readonly [number, number, number], written: readonly WriteTarget[] = [], op: string | null = null): void {
     const slotBytes = Math.ceil(Math.max(kernel.paramsSize, 1) / SLOT) * SLOT;
     // A pass per dispatch, or a pass split by every copy, uses a timestamp pair each: the profiler's capacity caps the submit.
     if (this.inBatch >= (this.profiler?.capacity ?? this.maxDispatchesPerSubmit) || (this.profiler && this.profiler.names.length >= this.profiler.capacity) || (kernel.paramsSize > 0 && this.used + slotBytes > ARENA_BYTES)) this.flush();
@@ -147,6 +189,10 @@ export class Recorder {
     if (perDispatch) this.endPass();
     this.inBatch++;
     this.dispatches++;
+    const sub = this.current;
+    sub.kernels.push(kernel.name);
+    sub.ops.push(op);
+    for (const w of written) this.noteWrite(sub, w);
   }
 
   /** Ends the open compute pass, opening the encoder if there is none. */
@@ -156,9 +202,17 @@ export class Recorder {
     this.pass = null;
   }
 
-  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+  /** `written`: dst's storage, when dst holds a tensor. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number, written: WriteTarget | null = null): void {
     this.endPass();
     this.encoder!.copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    if (written) this.noteWrite(this.current, written);
+  }
+
+  private noteWrite(sub: Submission, w: WriteTarget): void {
+    if (w.writtenIn === sub.index) return;
+    w.writtenIn = sub.index;
+    sub.written.push(w);
   }
 
   /** Starts timing dispatches or passes with GPU timestamps (the device must have 'timestamp-query'). */
@@ -186,14 +240,71 @@ export class Recorder {
     this.pass?.end();
     this.pass = null;
     const afterProfileSubmit = this.profiler?.resolve(this.encoder);
-    if (this.used > 0) this.device.queue.writeBuffer(this.arenaBuffer, 0, this.arena, 0, this.used);
-    this.device.queue.submit([this.encoder.finish()]);
+    // Encoding errors surface at finish(), and the scopes see them there; errors of createBindGroup (at
+    // record time) are uncaptured and reach the device's handler, but they also invalidate the encoder.
+    const gpu = this.device;
+    gpu.pushErrorScope('internal');
+    gpu.pushErrorScope('out-of-memory');
+    gpu.pushErrorScope('validation');
+    if (this.used > 0) gpu.queue.writeBuffer(this.arenaBuffer, 0, this.arena, 0, this.used);
+    gpu.queue.submit([this.encoder.finish()]);
+    const scopes = [gpu.popErrorScope(), gpu.popErrorScope(), gpu.popErrorScope()];
     afterProfileSubmit?.();
     this.encoder = null;
     this.used = 0;
     this.inBatch = 0;
     this.submissions++;
+    const sub = this.current;
+    this.current = newSubmission(sub.index + 1);
+    this.last = sub;
+    this.unsettled.push(sub);
+    // A lost device rejects the pops; the device reports the loss itself.
+    this.verdicts.push(Promise.all(scopes).then((errs) => this.verdict(sub, errs.find((e) => e) ?? null), () => this.verdict(sub, null)));
     for (const f of this.afterSubmit) f();
+  }
+
+  /**
+   * Records WebGPU's verdict on `sub`. A failure marks what `sub` and every later submission (submitted or
+   * still recording) write: those were recorded before the failure was known and may have read its stale
+   * outputs. Work recorded from now on is checked when it is recorded (Device.run refuses invalid inputs).
+   */
+  private verdict(sub: Submission, err: GPUError | null): void {
+    if (!err) {
+      sub.settled = true;
+      while (this.unsettled[0]?.settled) this.unsettled.shift();
+      return;
+    }
+    const failed = this.describe(sub, err.message);
+    const at = this.unsettled.indexOf(sub);
+    const affected = [...(at < 0 ? [] : this.unsettled.splice(at)), this.current];
+    for (const s of affected) {
+      const why = s === sub ? failed : `it was recorded after ${failed}, whose outputs it may have read`;
+      for (const w of s.written) w.invalid = why;
+    }
+    const written = sub.written.length;
+    this.failures.push(new SubmissionError(`WebGPU rejected ${failed}; the ${written} tensor(s) it would have written are now invalid (reading one throws).\n${err.message}`));
+  }
+
+  /** 'submission #3 (kernels a, b x2): kernel 'b' (op mul) failed: <WebGPU's first line>'. */
+  private describe(sub: Submission, message: string): string {
+    const first = message.split('\n', 1)[0]!.trim();
+    // WebGPU names objects by label: bind groups by kernel name, pipelines as 'name[variant]'.
+    const labels = [...message.matchAll(/\[(?:Invalid )?(?:BindGroup|ComputePipeline|BindGroupDescriptor) "+([^"[\]]+)/g)].map((m) => m[1]!);
+    const i = sub.kernels.findIndex((k) => labels.includes(k));
+    const which = i >= 0 ? `kernel '${sub.kernels[i]}'${sub.ops[i] ? ` (op ${sub.ops[i]})` : ''}` : `one of its kernels${sub.ops.some((o) => o) ? ` (ops ${summarize(sub.ops.filter((o): o is string => !!o))})` : ''}`;
+    return `submission #${sub.index} (${sub.kernels.length} dispatches: ${summarize(sub.kernels) || 'copies only'}): ${which} failed: ${first}`;
+  }
+
+  /** The kernels of the submission being recorded, else of the last one submitted (attribution of uncaptured errors). */
+  lastKernels(): string {
+    const sub = this.current.kernels.length > 0 || !this.last ? this.current : this.last;
+    return `submission #${sub.index} (${summarize(sub.kernels) || 'no dispatches'})`;
+  }
+
+  /** Waits for WebGPU's verdict on every submit so far; returns (and forgets) the failures among them. */
+  async settle(): Promise<SubmissionError[]> {
+    while (this.verdicts.length > 0) await Promise.all(this.verdicts.splice(0));
+    return this.failures.splice(0);
   }
 
   destroy(): void {

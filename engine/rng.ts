@@ -71,7 +71,7 @@ export interface RandomOptions { device?: Device; generator?: Generator }
 function draw(shape: Shape, dist: Distribution, opts: RandomOptions, extra: { low?: number; high?: number; ilow?: number; range?: number }, what: string): Tensor {
   checkShape(shape, `${what}: shape`);
   const device = opts.device ?? getDefaultDevice();
-  const t = empty(device, shape, dist === 'randint' ? 'int32' : 'float32');
+  const t = empty(device, shape, dist === 'randint' ? 'int32' : 'float32', what);
   const g = opts.generator ?? defaultGenerator;
   runPhilox(device, t.storage.binding(), { n: t.size, dist, ...g.take(t.size), ...extra });
   return t;

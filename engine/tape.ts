@@ -12,6 +12,7 @@
 import { scope, keep } from './scope.js';
 import { fmt, sameShape, type Shape } from './shape.js';
 import type { Tensor } from './tensor.js';
+import { withOp } from './op_context.js';
 
 let gradEnabled = true;
 
@@ -266,7 +267,7 @@ export function backwardFrom(roots: readonly Tensor[], opts: WalkOptions, ops: {
           const ctx: BackwardContext<unknown> = {
             saved: n.savedTensors(), needs: nd, inputShapes: n.inputShapes, outputShape: n.outputShapes[0]!, outputShapes: n.outputShapes, attrs: n.attrs,
           };
-          const gins = n.backward(gs, ctx);
+          const gins = withOp(`${n.op} (backward)`, () => n.backward(gs, ctx));
           if (gins.length !== n.parents.length) throw new Error(`backward of '${n.op}' returned ${gins.length} gradients for ${n.parents.length} inputs`);
           const seen = new Set<Tensor>(gs.filter((g): g is Tensor => g !== null));
           gins.forEach((gi, i) => {

@@ -3,7 +3,8 @@
  * so that views (reshape) and tensors saved for backward share it; the buffer returns to the pool when the
  * last reference goes. Methods are thin aliases of the functional ops in engine/ops.
  */
-import type { Device } from './device.js';
+import { InvalidTensorError, type Device } from './device.js';
+import { ownerOf, setOwner } from './buffer_owner.js';
 import { typedArrayFor, type DType, type TypedArray } from './dtype.js';
 import { fmt, sizeOf, type Shape } from './shape.js';
 import { track } from './scope.js';
@@ -15,8 +16,16 @@ export class Storage {
   refs = 1;
   /** Bumped by in-place writes, so backward can refuse tensors modified after being saved. */
   version = 0;
+  /**
+   * Why the buffer holds no valid data (a submission that should have written it failed), or null. Set by the
+   * recorder; reading the tensor or binding it to a kernel throws this.
+   */
+  invalid: string | null = null;
+  /** The recorder's bookkeeping: the last submission listing this storage as written. */
+  writtenIn = -1;
   constructor(readonly device: Device, readonly buffer: GPUBuffer, readonly bytes: number) {
     device.liveBytes += bytes;
+    setOwner(buffer, this);
   }
 
   retain(): this {
@@ -27,6 +36,7 @@ export class Storage {
   release(): void {
     if (--this.refs > 0) return;
     this.device.liveBytes -= this.bytes;
+    if (ownerOf(this.buffer) === this) setOwner(this.buffer, null);
     this.device.release(this.buffer);
   }
 
@@ -102,12 +112,22 @@ export class Tensor {
     this.grad = null;
   }
 
-  /** Copies the data to the CPU. Submits pending work first. */
+  /**
+   * Copies the data to the CPU. Submits pending work first. Throws InvalidTensorError when a failed submission
+   * should have written the data, also when that failure is found during this read (another read reported it).
+   */
   async read(): Promise<TypedArray> {
     this.assertLive('read');
+    this.assertValid();
     const bytes = this.size * 4;
     if (bytes === 0) return typedArrayFor(this.dtype, new ArrayBuffer(0));
-    return typedArrayFor(this.dtype, await this.device.readBuffer(this.storage.buffer, bytes));
+    const data = await this.device.readBuffer(this.storage.buffer, bytes);
+    this.assertValid();
+    return typedArrayFor(this.dtype, data);
+  }
+
+  private assertValid(): void {
+    if (this.storage.invalid) throw new InvalidTensorError(`read: tensor #${this.id} (${this.dtype} ${fmt(this.shape)}) holds no valid data: ${this.storage.invalid}`);
   }
 
   /** The value of a one-element tensor. */

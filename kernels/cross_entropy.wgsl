@@ -4,11 +4,13 @@
 // MODE 0: y[r] = loss of row r.
 // MODE 1: y[r, j] = gscale * g[r * g_stride] * (softmax(z_r)_j - t_j), the gradient rows; the row's m and s
 // are recomputed here rather than saved (one more read of the row instead of an N x K buffer kept alive).
-// A label outside [0, K) makes its row NaN (PyTorch raises; a kernel cannot).
+// A label outside [0, K) makes its row NaN and is reported through range_errors (lib/range_check.wgsl), so
+// the next read throws naming it, as PyTorch raises.
 // Bindings: z (read, f32), labels (read, i32), g (read, f32: the upstream gradient in MODE 1, any buffer in
-// MODE 0), y (write, f32), params {rows, len, smoothing, gscale, g_stride}. TEAM threads per row as in
-// softmax.wgsl (lib/row_reduce.wgsl); 1-D grid folded into 2-D.
+// MODE 0), y (write, f32), params {rows, len, smoothing, gscale, g_stride}, range_errors (bound by the
+// device). TEAM threads per row as in softmax.wgsl (lib/row_reduce.wgsl); 1-D grid folded into 2-D.
 //!include lib/nan.wgsl
+//!include lib/range_check.wgsl
 //!include lib/stable.wgsl
 //!include lib/row_reduce.wgsl
 override MODE: u32 = 0u;
@@ -44,7 +46,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let s = r.y;
   let ls = params.smoothing;
   let lab = labels[row];
-  let ok = lab >= 0 && u32(lab) < len;
+  let ok = in_range(lab, len);
+  if (!ok && lane == 0u) { report_out_of_range(RANGE_LABEL, row, lab, len); }
   if (MODE == 0u) {
     if (lane != 0u) { return; }
     if (!ok) { y[row] = bitcast<f32>(NAN_BITS); return; }

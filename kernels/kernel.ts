@@ -56,15 +56,27 @@ export function dims8(values: readonly number[]): number[] {
 }
 
 const registry = new Map<string, Kernel>();
+let nextKernelId = 1;
+
+/**
+ * The binding through which a kernel reports out-of-range labels or indices (lib/range_check.wgsl). A kernel
+ * that declares it (by including the lib) gets the device's error words bound by Device.run, and its id
+ * through the override RANGE_KERNEL_ID; wrappers pass neither.
+ */
+export const RANGE_ERRORS = 'range_errors';
 
 interface ReflectedType { name: string; format?: ReflectedType | null }
 interface ParamsStruct { size: number; members: { name: string; offset: number; type: ReflectedType; count: number }[] }
 
 export class Kernel {
+  /** Unique per kernel in the process: how range_errors reports say which kernel found a bad index. */
+  readonly id = nextKernelId++;
   readonly bindings: BindingInfo[];
   readonly workgroupSize: [number, number, number];
   readonly paramsSize: number;
   readonly overrideNames: string[];
+  /** Declares the range_errors binding: checks its labels or indices on the GPU (lib/range_check.wgsl). */
+  readonly rangeChecked: boolean;
   private readonly fields: ParamField[];
   private readonly fieldByName: Map<string, ParamField>;
 
@@ -94,6 +106,11 @@ export class Kernel {
       }
     }
     this.bindings.sort((a, b) => a.binding - b.binding);
+    for (let i = 1; i < this.bindings.length; i++) {
+      const [a, b] = [this.bindings[i - 1]!, this.bindings[i]!];
+      if (a.binding === b.binding) throw new KernelCompileError(`kernel '${name}': '${a.name}' and '${b.name}' both use @binding(${a.binding})`);
+    }
+    this.rangeChecked = this.bindings.some((b) => b.name === RANGE_ERRORS);
     this.fields = [];
     this.paramsSize = params?.size ?? 0;
     for (const m of params?.members ?? []) {
@@ -110,6 +127,9 @@ export class Kernel {
     }
     this.fieldByName = new Map(this.fields.map((f) => [f.name, f]));
     this.overrideNames = reflect.overrides.map((o) => o.name);
+    if (this.rangeChecked && !this.overrideNames.includes('RANGE_KERNEL_ID')) {
+      throw new KernelCompileError(`kernel '${name}': declares '${RANGE_ERRORS}' without the override RANGE_KERNEL_ID (declare both by including lib/range_check.wgsl)`);
+    }
   }
 
   /**

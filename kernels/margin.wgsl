@@ -5,10 +5,12 @@
 // loss is dlr where i1 == y (correctly classified) and 0 otherwise, with zero gradient there.
 // MODE 0: y_out[r] = loss. MODE 1: y_out[r, :] = g[r] d loss / d z_r, the sorted positions held fixed:
 //   -1/D at y, +1/D at o, +n/D^2 at i1, -n/D^2 at i3 (n = z_y - z_o, D the denominator), accumulated.
-// A label outside [0, K) makes its row NaN.
+// A label outside [0, K) makes its row NaN and is reported through range_errors (lib/range_check.wgsl): the
+// next read throws naming it.
 // Bindings: z (read, f32), labels (read, i32), g (read, f32: upstream gradient [N] in MODE 1, any buffer
-// otherwise), y_out (write, f32), params {rows, len}. One thread per row.
+// otherwise), y_out (write, f32), params {rows, len}, range_errors (bound by the device). One thread per row.
 //!include lib/grid.wgsl
+//!include lib/range_check.wgsl
 //!include lib/nan.wgsl
 //!include lib/stable.wgsl
 override MODE: u32 = 0u;
@@ -30,8 +32,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let len = params.len;
   let base = row * len;
   let lab = labels[row];
-  let ok = lab >= 0 && u32(lab) < len;
-  if (!ok) {
+  if (!in_range(lab, len)) {
+    report_out_of_range(RANGE_LABEL, row, lab, len);
     if (MODE == 0u) { y_out[row] = bitcast<f32>(NAN_BITS); }
     else { for (var j = 0u; j < len; j++) { y_out[base + j] = bitcast<f32>(NAN_BITS); } }
     return;

@@ -206,8 +206,8 @@ export const crossEntropyOp = defineOp<CrossEntropyAttrs>({
 
 /**
  * PyTorch's cross_entropy for logits [N, K] and int32 class labels [N]: reduction 'mean' (default), 'sum' or
- * 'none' ([N]); labelSmoothing ls mixes the target as (1 - ls) onehot + ls / K. A label outside [0, K) gives
- * NaN for its row (PyTorch raises).
+ * 'none' ([N]); labelSmoothing ls mixes the target as (1 - ls) onehot + ls / K. A label outside [0, K) makes
+ * its row NaN and the next read throw a RangeCheckError naming it (PyTorch raises at the call).
  */
 export function crossEntropy(logits: Tensor, labels: Tensor, opts: { reduction?: CrossEntropyReduction; labelSmoothing?: number } = {}): Tensor {
   return crossEntropyOp([logits, labels], { reduction: opts.reduction ?? 'mean', labelSmoothing: opts.labelSmoothing ?? 0 });
@@ -384,7 +384,8 @@ export const redlrOp = marginOp('redlr');
 
 /**
  * Per-example DLR loss [N] (Croce & Hein 2020) of logits [N, K >= 3] and int32 labels [N]:
- * -(z_y - max_{j != y} z_j) / (z_(1) - z_(3) + 1e-12). Ties in the sort rank the larger index higher.
+ * -(z_y - max_{j != y} z_j) / (z_(1) - z_(3) + 1e-12). Ties in the sort rank the larger index higher. A label
+ * outside [0, K) makes its row NaN and the next read throw (as for crossEntropy).
  */
 export const dlr = (logits: Tensor, labels: Tensor): Tensor => dlrOp([logits, labels], {});
 /** Per-example ReDLR [N] (Bai et al. 2023): DLR on correctly classified rows, 0 (and zero gradient) elsewhere. */
