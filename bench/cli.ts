@@ -1,6 +1,6 @@
 /** `robustgpu bench`: kernel and training-step throughput on the current adapter (the suites live in bench/). */
-import { parseCommand, numberOption, UsageError, type CommandSpec } from '../training/cli/args.js';
-import { DEVICE_OPTIONS, deviceOptions } from '../training/cli/device_options.js';
+import { parseCommand, numberOption, UsageError, type CommandSpec } from '../cli/args.js';
+import { DEVICE_OPTIONS, deviceOptions } from '../cli/device_options.js';
 import { runBench } from './run.js';
 
 export const benchSpec: CommandSpec = {

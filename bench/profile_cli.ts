@@ -4,9 +4,9 @@ import { tensor } from '../engine/create.js';
 import { Generator, rand } from '../engine/rng.js';
 import { SGD } from '../engine/optim/index.js';
 import { buildModel, MODELS } from '../nn/models/index.js';
-import { parseCommand, numberOption, UsageError, type CommandSpec } from '../training/cli/args.js';
-import { DEVICE_OPTIONS, deviceOptions } from '../training/cli/device_options.js';
-import { table } from '../training/cli/table.js';
+import { parseCommand, numberOption, UsageError, type CommandSpec } from '../cli/args.js';
+import { DEVICE_OPTIONS, deviceOptions } from '../cli/device_options.js';
+import { table } from '../cli/table.js';
 import { stepRecorders, type StepKind } from './steps.js';
 import { profileKernels, type StepProfile } from './profile.js';
 

@@ -1,17 +1,17 @@
 #!/usr/bin/env node
-/** The `robustgpu` command: picks the subcommand and hands over to training/cli. */
-import { UsageError } from '../training/cli/args.js';
+/** The `robustgpu` command: picks the subcommand and hands over to cli/. */
+import { UsageError } from '../cli/args.js';
 import { NoAdapterError } from '../engine/device.js';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
-  info: { summary: 'the WebGPU adapter, features and limits', run: async (a) => (await import('../training/cli/info.js')).infoCommand(a) },
-  audit: { summary: 'check every op against float64 references and finite differences', run: async (a) => (await import('../training/cli/audit.js')).auditCommand(a) },
-  model: { summary: 'layers, output shapes, parameters and FLOPs of a model', run: async (a) => (await import('../training/cli/model.js')).modelCommand(a) },
+  info: { summary: 'the WebGPU adapter, features and limits', run: async (a) => (await import('../cli/info.js')).infoCommand(a) },
+  audit: { summary: 'check every op against float64 references and finite differences', run: async (a) => (await import('../cli/audit.js')).auditCommand(a) },
+  model: { summary: 'layers, output shapes, parameters and FLOPs of a model', run: async (a) => (await import('../cli/model.js')).modelCommand(a) },
   bench: { summary: 'kernel throughput (GFLOP/s, GB/s) on this adapter', run: async (a) => (await import('../bench/cli.js')).benchCommand(a) },
   profile: { summary: 'GPU time per kernel of one training step', run: async (a) => (await import('../bench/profile_cli.js')).profileCommand(a) },
-  start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../training/cli/start.js')).startCommand(a) },
+  start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../cli/start.js')).startCommand(a) },
 };
 
 function usage(): string {

@@ -12,7 +12,7 @@ import { SmallCNN } from '../../nn/models/index.js';
 import { profileKernels } from '../../bench/profile.js';
 import { formatProfile, profileCommand } from '../../bench/profile_cli.js';
 import { stepRecorders } from '../../bench/steps.js';
-import { UsageError } from '../../training/cli/args.js';
+import { UsageError } from '../../cli/args.js';
 
 const dev = useDevice();
 

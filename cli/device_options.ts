@@ -1,5 +1,5 @@
 /** The device-selection flags shared by every command that opens a device. */
-import type { DeviceOptions } from '../../engine/device.js';
+import type { DeviceOptions } from '../engine/device.js';
 import type { OptionSpec, Parsed } from './args.js';
 
 export const DEVICE_OPTIONS: Record<string, OptionSpec> = {

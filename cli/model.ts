@@ -1,8 +1,8 @@
 /** `robustgpu model NAME`: layers, output shapes, parameter count and forward FLOPs of a model. */
-import { Device, setDefaultDevice } from '../../engine/device.js';
-import { buildModel, MODELS } from '../../nn/models/index.js';
-import { summarize } from '../../nn/summary.js';
-import { Generator } from '../../engine/rng.js';
+import { Device, setDefaultDevice } from '../engine/device.js';
+import { buildModel, MODELS } from '../nn/models/index.js';
+import { summarize } from '../nn/summary.js';
+import { Generator } from '../engine/rng.js';
 import { parseCommand, numberOption, UsageError, type CommandSpec } from './args.js';
 import { deviceOptions, DEVICE_OPTIONS } from './device_options.js';
 import { table } from './table.js';

@@ -1,5 +1,5 @@
 /** `robustgpu info`: the adapter, backend, features and the limits the engine requested. */
-import { Device, type DeviceOptions } from '../../engine/device.js';
+import { Device, type DeviceOptions } from '../engine/device.js';
 import { parseCommand, type CommandSpec } from './args.js';
 import { deviceOptions, DEVICE_OPTIONS } from './device_options.js';
 

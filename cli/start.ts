@@ -2,9 +2,9 @@
  * `robustgpu start` (`npm start`): the default job on embedded defaults. Shows the device, runs the
  * gradient audit, then a short PGD adversarial training run on Fashion-MNIST, and ends with a report.
  */
-import { Device } from '../../engine/device.js';
-import { runAudit } from '../../engine/audit.js';
-import { runDemo, DEMO_DEFAULTS, type DemoConfig } from '../demo.js';
+import { Device } from '../engine/device.js';
+import { runAudit } from '../engine/audit.js';
+import { runDemo, DEMO_DEFAULTS, type DemoConfig } from '../training/demo.js';
 import { parseCommand, numberOption, type CommandSpec } from './args.js';
 import { deviceOptions, DEVICE_OPTIONS } from './device_options.js';
 import { formatInfo } from './info.js';

@@ -2,9 +2,9 @@
  * `robustgpu audit`: every registered op against its float64 reference and finite differences, or, with
  * --cases, reference-case files from another framework. Exit 1 on any failure, 2 on a malformed file.
  */
-import { Device } from '../../engine/device.js';
-import { runAudit, FD_TOLERANCE, type AuditRow } from '../../engine/audit.js';
-import { CaseFileError, runCaseFiles, type CaseResult } from '../../engine/audit_cases.js';
+import { Device } from '../engine/device.js';
+import { runAudit, FD_TOLERANCE, type AuditRow } from '../engine/audit.js';
+import { CaseFileError, runCaseFiles, type CaseResult } from '../engine/audit_cases.js';
 import { parseCommand, numberOption, UsageError, type CommandSpec } from './args.js';
 import { deviceOptions, DEVICE_OPTIONS } from './device_options.js';
 import { sci, table } from './table.js';

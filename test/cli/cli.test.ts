@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { parseCommand, UsageError } from '../../training/cli/args.js';
-import { auditSpec, auditCommand } from '../../training/cli/audit.js';
+import { parseCommand, UsageError } from '../../cli/args.js';
+import { auditSpec, auditCommand } from '../../cli/audit.js';
 
 const root = join(import.meta.dirname, '../..');
 const bin = join(root, 'dist/bin/robustgpu.js');
