@@ -5,11 +5,13 @@
 //   AMSGRAD: vmax = max(vmax, v), used instead of v below;
 //   param = param - step_size * m / (sqrt(v) / bc2_sqrt + eps),  step_size = lr / (1 - beta1^t), bc2_sqrt = sqrt(1 - beta2^t)
 // (eps is added after the square root of the bias-corrected v, as PyTorch).
+// GATED: the step happens only where gate[0] != 0 (a training step's finite flag, engine/health.ts).
 // Bindings: param (read_write), grad (read), exp_avg, exp_avg_sq, max_exp_avg_sq (read_write; the last is any
-// buffer when !AMSGRAD), params. One element per thread.
+// buffer when !AMSGRAD), gate (read; any buffer when !GATED), params. One element per thread.
 //!include lib/grid.wgsl
 override AMSGRAD: bool = false;
 override DECOUPLED: bool = false;
+override GATED: bool = false;
 const WG: u32 = 256u;
 
 struct Params {
@@ -22,12 +24,14 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> exp_avg: array<f32>;
 @group(0) @binding(3) var<storage, read_write> exp_avg_sq: array<f32>;
 @group(0) @binding(4) var<storage, read_write> max_exp_avg_sq: array<f32>;
-@group(0) @binding(5) var<uniform> params: Params;
+@group(0) @binding(5) var<storage, read> gate: array<f32>;
+@group(0) @binding(6) var<uniform> params: Params;
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let i = flat_id(wid, nwg) * WG + lid.x;
   if (i >= params.n) { return; }
+  if (GATED && gate[0] == 0.0) { return; }
   var p = param[i];
   var g = grad[i];
   if (DECOUPLED) { p = p * params.decay; }

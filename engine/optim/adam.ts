@@ -32,12 +32,14 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
 
   protected update(p: Tensor, g: Tensor, group: ParamGroup<AdamOptions>, st: ParamState): void {
     const names = group.amsgrad ? BUFFERS : BUFFERS.slice(0, 2);
-    // Buffers created together are read as zeros by the kernel; one that joins later is zero-filled.
-    const first = names.every((n) => !st.buffers.has(n));
+    // Buffers created together are read as zeros by the kernel; one that joins later is zero-filled, and so is
+    // every buffer of a gated step (a skipped first step must leave zeros, not uninitialised memory).
+    const gate = this.currentGate;
+    const first = !gate && names.every((n) => !st.buffers.has(n));
     const [m, v, mx] = names.map((n) => this.buffer(p, st, n, !first).t);
     runAdamStep(p.device, {
       param: p.storage.binding(), grad: g.storage.binding(), expAvg: m!.storage.binding(), expAvgSq: v!.storage.binding(),
-      maxExpAvgSq: (mx ?? this.placeholder(p.device)).storage.binding(),
+      maxExpAvgSq: (mx ?? this.placeholder(p.device)).storage.binding(), gate: gate?.storage.binding() ?? null,
     }, {
       n: p.size, lr: group.lr, beta1: group.betas[0], beta2: group.betas[1], eps: group.eps, weightDecay: group.weightDecay,
       amsgrad: group.amsgrad, decoupled: this.decoupled, step: st.step, first,

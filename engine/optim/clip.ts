@@ -15,18 +15,27 @@ import { runSumSquares, runClipCoefficient, runScaleByCoefficient, sumSquaresGro
  */
 export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor {
   if (typeof maxNorm !== 'number' || Number.isNaN(maxNorm)) throw new RangeError(`clipGradNorm: maxNorm must be a number, got ${maxNorm}`);
-  if (!Array.isArray(params)) throw new TypeError('clipGradNorm: params must be an array of tensors');
+  return globalNorm('clipGradNorm', params, maxNorm);
+}
+
+/** The global L2 norm of the `.grad` of `params` (those without one are skipped), without changing them. */
+export function gradNorm(params: readonly Tensor[]): Tensor {
+  return globalNorm('gradNorm', params, null);
+}
+
+function globalNorm(what: string, params: readonly Tensor[], maxNorm: number | null): Tensor {
+  if (!Array.isArray(params)) throw new TypeError(`${what}: params must be an array of tensors`);
   const grads = params.map((p, i) => {
-    if (!p || typeof p.assertLive !== 'function') throw new TypeError(`clipGradNorm: params[${i}] is not a Tensor`);
+    if (!p || typeof p.assertLive !== 'function') throw new TypeError(`${what}: params[${i}] is not a Tensor`);
     const g = p.grad;
     if (!g) return null;
-    g.assertLive(`clipGradNorm: the gradient of params[${i}]`);
-    if (g.dtype !== 'float32') throw new TypeError(`clipGradNorm: the gradient of params[${i}] is ${g.dtype}, expected float32`);
+    g.assertLive(`${what}: the gradient of params[${i}]`);
+    if (g.dtype !== 'float32') throw new TypeError(`${what}: the gradient of params[${i}] is ${g.dtype}, expected float32`);
     return g;
   }).filter((g): g is Tensor => g !== null);
   if (!grads.length) return zeros([], { device: params[0]?.device ?? getDefaultDevice() });
   const device = grads[0]!.device;
-  if (grads.some((g) => g.device !== device)) throw new Error('clipGradNorm: the gradients are on different devices');
+  if (grads.some((g) => g.device !== device)) throw new Error(`${what}: the gradients are on different devices`);
   const offsets: number[] = [];
   let count = 0;
   for (const g of grads) { offsets.push(count); count += sumSquaresGroups(g.size); }
@@ -34,10 +43,12 @@ export function clipGradNorm(params: readonly Tensor[], maxNorm: number): Tensor
   const norm = empty(device, []);
   const b = { partials: partials.storage.binding(), norm: norm.storage.binding() };
   grads.forEach((g, i) => runSumSquares(device, g.storage.binding(), b, g.size, offsets[i]!, count));
-  runClipCoefficient(device, grads[0]!.storage.binding(), b, count, maxNorm);
-  for (const g of grads) {
-    runScaleByCoefficient(device, g.storage.binding(), b, g.size, count);
-    g.storage.version++;
+  runClipCoefficient(device, grads[0]!.storage.binding(), b, count, maxNorm ?? Infinity);
+  if (maxNorm !== null) {
+    for (const g of grads) {
+      runScaleByCoefficient(device, g.storage.binding(), b, g.size, count);
+      g.storage.version++;
+    }
   }
   // The partials may go back to the pool now: the pool keeps buffers of unsubmitted work until the submit.
   partials.dispose();

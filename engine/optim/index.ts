@@ -5,6 +5,6 @@ export { SGD } from './sgd.js';
 export type { SgdOptions } from './sgd.js';
 export { Adam, AdamW } from './adam.js';
 export type { AdamOptions } from './adam.js';
-export { clipGradNorm } from './clip.js';
+export { clipGradNorm, gradNorm } from './clip.js';
 export { LRScheduler, StepLR, MultiStepLR, CosineLR } from './schedules.js';
 export type { SchedulableOptimizer, SchedulerState, StepLROptions, MultiStepLROptions, CosineLROptions } from './schedules.js';

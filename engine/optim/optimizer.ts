@@ -113,8 +113,30 @@ export abstract class Optimizer<H extends { lr: number }> {
   /** Dispatches the fused update of one parameter with its gradient (both checked). */
   protected abstract update(p: Tensor, g: Tensor, group: ParamGroup<H>, state: ParamState): void;
 
-  /** Updates every parameter that has a gradient, in place; parameters without `.grad` are skipped. */
-  step(): void {
+  /** The gate of the step being recorded (see step). */
+  protected currentGate: Tensor | null = null;
+
+  /**
+   * Updates every parameter that has a gradient, in place; parameters without `.grad` are skipped. With
+   * `gate` (a float32 [1] tensor), the update happens on the GPU only where gate[0] != 0: a training step whose
+   * loss or gradients went non-finite is skipped without a readback (engine/health.ts). The CPU-side step
+   * count advances either way, so Adam's bias correction counts a skipped step (PyTorch's AMP does not).
+   */
+  step(opts: { gate?: Tensor } = {}): void {
+    const gate = opts.gate ?? null;
+    if (gate) {
+      gate.assertLive(`${this.name}.step (gate)`);
+      if (gate.size !== 1 || gate.dtype !== 'float32') throw new TypeError(`${this.name}.step: gate must be a float32 tensor of one element, got ${gate.dtype} [${gate.shape}]`);
+    }
+    this.currentGate = gate;
+    try {
+      this.stepAll();
+    } finally {
+      this.currentGate = null;
+    }
+  }
+
+  private stepAll(): void {
     noGrad(() => {
       for (const [gi, group] of this.paramGroups.entries()) {
         this.checkHyper(group, `${this.name}.step: param group ${gi}`);

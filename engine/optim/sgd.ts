@@ -35,10 +35,15 @@ export class SGD extends Optimizer<SgdOptions> {
 
   protected update(p: Tensor, g: Tensor, group: ParamGroup<SgdOptions>, st: ParamState): void {
     const useMomentum = group.momentum !== 0;
-    const buf = useMomentum ? this.buffer(p, st, 'momentum_buffer') : null;
-    runSgdStep(p.device, { param: p.storage.binding(), grad: g.storage.binding(), buf: (buf?.t ?? this.placeholder(p.device)).storage.binding() }, {
+    // A gated step may be skipped, so its momentum buffer starts as zeros rather than as this step's gradient
+    // (the same first step unless dampening != 0: then the buffer starts as (1 - dampening) g).
+    const gate = this.currentGate;
+    const buf = useMomentum ? this.buffer(p, st, 'momentum_buffer', !!gate) : null;
+    runSgdStep(p.device, {
+      param: p.storage.binding(), grad: g.storage.binding(), buf: (buf?.t ?? this.placeholder(p.device)).storage.binding(), gate: gate?.storage.binding() ?? null,
+    }, {
       n: p.size, lr: group.lr, momentum: group.momentum, dampening: group.dampening, weightDecay: group.weightDecay, nesterov: group.nesterov,
-      first: buf?.fresh ?? false,
+      first: !gate && (buf?.fresh ?? false),
     });
     if (buf) buf.t.storage.version++;
   }
