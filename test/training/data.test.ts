@@ -34,8 +34,19 @@ describe('IDX reader', () => {
     expect(() => readIdx(t)).toThrow(/truncated: header says 6 bytes of data, file has 3/);
     const f = join(dir, 'f.idx');
     writeFileSync(f, Buffer.from('hello world'));
-    expect(() => readIdx(f)).toThrow(/not an IDX file/);
+    expect(() => readIdx(f)).toThrow(/not an IDX file: bytes 0-1 are 0x68 0x65, expected the magic 0x00 0x00/);
     expect(() => readIdx(join(dir, 'nope.idx'))).toThrow(/nope.idx: file not found/);
+    const long = join(dir, 'l.idx');
+    writeFileSync(long, idx([2], [1, 2, 3]));
+    expect(() => readIdx(long)).toThrow(/l.idx: 1 bytes after the data at byte 10, expected the end of file/);
+    const wide = join(dir, 'w.idx');
+    const w = idx([1], [1]);
+    w[2] = 0x0d;
+    writeFileSync(wide, w);
+    expect(() => readIdx(wide)).toThrow(/w.idx: byte 2 \(IDX element type\) is 0x0d, expected 0x08/);
+    const head = join(dir, 'h.idx');
+    writeFileSync(head, idx([2, 3], []).subarray(0, 9));
+    expect(() => readIdx(head)).toThrow(/h.idx: truncated IDX header: byte 3 gives rank 2, so the header needs 12 bytes; the file has 9/);
   });
 });
 
@@ -51,7 +62,21 @@ describe('Fashion-MNIST (Debian dataset-fashion-mnist)', () => {
     expect(s.labels[0]).toBe(9);
   });
 
-  it('names the package when the data is missing', () => {
-    expect(() => loadFashionMnist('train', 1, '/nonexistent')).toThrow(/apt-get install dataset-fashion-mnist/);
+  it('names the directory, the missing files and the package when the data is missing', () => {
+    expect(() => loadFashionMnist('train', 1, '/nonexistent')).toThrow(
+      /\/nonexistent lacks train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz .*apt-get install dataset-fashion-mnist/);
+  });
+
+  it('refuses a label outside 0-9 naming the file and its byte', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fm-'));
+    writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(idx([2, 28, 28], new Array<number>(2 * 784).fill(7))));
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([2], [3, 12])));
+    expect(() => loadFashionMnist('test', undefined, dir)).toThrow(/t10k-labels-idx1-ubyte.gz: byte 9 \(label of image 1\) is 12, expected a class 0-9/);
+    // The first image's label is fine: a limit stops before the bad one.
+    const s = loadFashionMnist('test', 1, dir);
+    expect(s.n).toBe(1);
+    expect(s.images[0]).toBeCloseTo(7 / 255, 7);
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], [3, 1, 2])));
+    expect(() => loadFashionMnist('test', undefined, dir)).toThrow(/t10k-labels-idx1-ubyte.gz: header gives shape \[3\], expected \[2\]/);
   });
 });
