@@ -36,7 +36,7 @@ describe('augment (random crop with zero padding, horizontal flip)', () => {
     ['flip only', [6, 2, 3, 4], 0, true],
   ] as const)('equals the CPU reference exactly on the codes it draws (%s)', async (_, shape, padding, flip) => {
     const d = dev();
-    const n = shape.reduce((a, b) => a * b, 1);
+    const n = (shape as readonly number[]).reduce((a, b) => a * b, 1);
     const x = pixels(n);
     const g = new Generator(7);
     const { key, offset } = new Generator(7).take(shape[0]);
