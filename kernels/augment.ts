@@ -8,7 +8,7 @@ export interface AugmentBuffers { x: GPUBufferBinding; code: GPUBufferBinding; y
 /** y = crop-and-flip of x [batch, c, h, w], example b by code[b] (see augment.wgsl). */
 export function runAugment(d: Dispatcher, b: AugmentBuffers, shape: readonly [number, number, number, number], pad: number): void {
   const [batch, c, h, w] = shape;
-  const n = batch * c * h * w;
-  if (n === 0) return;
-  d.run(augment, { buffers: { x: b.x, code: b.code, y: b.y }, params: { n, chw: c * h * w, h, w, pad, span: 2 * pad + 1 }, workgroups: grid1d(n, 256) });
+  const rows = batch * c * h;
+  if (rows * w === 0) return;
+  d.run(augment, { buffers: { x: b.x, code: b.code, y: b.y }, params: { rows, c, h, w, pad, span: 2 * pad + 1 }, workgroups: grid1d(rows, 64) });
 }
