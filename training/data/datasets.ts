@@ -9,7 +9,7 @@ import { syntheticImageSet } from './synthetic.js';
 
 export type DataSplit = 'train' | 'test';
 
-export interface LoadOptions {
+export interface DatasetLoadOptions {
   /** The dataset's directory (default: the dataset's own, where it has one). */
   dir?: string;
   /** Keep the first `limit` examples of the split. */
@@ -19,7 +19,7 @@ export interface LoadOptions {
 export interface DatasetSpec {
   shape: [number, number, number];
   classes: number;
-  load(split: DataSplit, o: LoadOptions): ImageSet;
+  load(split: DataSplit, o: DatasetLoadOptions): ImageSet;
 }
 
 /** The synthetic set's sizes: small enough to build in a second. */
@@ -46,7 +46,7 @@ export function datasetSpec(name: string): DatasetSpec {
 }
 
 /** Loads one split of a dataset by name and checks it against the dataset's shape and classes. */
-export function loadDataset(name: string, split: DataSplit, o: LoadOptions = {}): ImageSet {
+export function loadDataset(name: string, split: DataSplit, o: DatasetLoadOptions = {}): ImageSet {
   const spec = datasetSpec(name);
   if (split !== 'train' && split !== 'test') throw new RangeError(`loadDataset: split must be 'train' or 'test', got '${String(split)}'`);
   if (o.limit !== undefined) checkPositiveInt('loadDataset: limit', o.limit);
