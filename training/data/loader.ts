@@ -35,6 +35,8 @@ export interface LoaderOptions {
   prefetch?: boolean;
   /** Random crop / flip on the GPU when a batch is handed out. */
   augment?: AugmentOptions;
+  /** Serve this many epochs, then refuse (default: cycle for ever); nothing is prefetched past the end. */
+  epochs?: number;
   device?: Device;
 }
 
@@ -63,6 +65,7 @@ export class DataLoader {
   private readonly device: Device;
   private readonly prefetchOn: boolean;
   private readonly augmentOptions: AugmentOptions | undefined;
+  private readonly epochs: number;
   private seed: number;
   private epochNo = 0;
   private pos = 0;
@@ -82,6 +85,11 @@ export class DataLoader {
     this.dropLast = o.dropLast ?? true;
     this.prefetchOn = o.prefetch ?? true;
     this.augmentOptions = o.augment;
+    this.epochs = o.epochs === undefined ? Infinity : checkPositiveInt('DataLoader: epochs', o.epochs);
+    for (let i = 0; i < indices.length; i++) {
+      const j = indices[i]!;
+      if (!(Number.isInteger(j) && j >= 0 && j < set.n)) throw new RangeError(`DataLoader: example index ${j} at position ${i} of the subset is outside the set's [0, ${set.n})`);
+    }
     if (o.augment && !o.augment.generator) throw new TypeError('DataLoader: augment.generator is required (an explicit Generator keeps resumed runs reproducible)');
     if (this.shuffle && o.seed === undefined) throw new TypeError('DataLoader: shuffle needs a seed (an explicit one, so that a resumed run gets the same order)');
     this.seed = o.seed === undefined ? 0 : checkSeed('DataLoader', o.seed);
@@ -94,6 +102,7 @@ export class DataLoader {
 
   /** A loader at `state` (from `state()` of one with the same examples and options). */
   static fromState(examples: Examples, o: LoaderOptions, state: LoaderState): DataLoader {
+    if (o.seed !== undefined && o.seed !== state.seed) throw new RangeError(`DataLoader.fromState: the options give seed ${o.seed}, the state seed ${state.seed} (leave the seed out to take the state's)`);
     const l = new DataLoader(examples, { ...o, seed: state.seed });
     l.loadState(state);
     return l;
@@ -126,13 +135,14 @@ export class DataLoader {
   /** The next batch, from the next epoch when this one is done. Its tensors belong to the caller's scope. */
   next(): LoadedBatch {
     if (this.disposed) throw new Error('DataLoader.next: the loader has been disposed');
+    if (this.epochNo >= this.epochs) throw new RangeError(`DataLoader.next: the ${this.epochs} epoch(s) asked for (epochs option) are done`);
     if (this.pendingError) { const e = this.pendingError; this.pendingError = null; throw e; }
     const p = this.pending ?? this.prepare(this.epochNo, this.pos);
     this.pending = null;
     this.cancelTimer();
     this.pos = p.position + p.indices.length;
     if (this.pos >= this.epochEnd()) { this.epochNo++; this.pos = 0; }
-    if (this.prefetchOn) this.timer = setImmediate(() => this.prefetch());
+    if (this.prefetchOn && this.epochNo < this.epochs) this.timer = setImmediate(() => this.prefetch());
     // Fresh handles in the caller's scope: the prepared ones were made outside every scope.
     let x = p.x.detach();
     const y = p.y.detach();
@@ -218,9 +228,9 @@ export class DataLoader {
  * belong to the scope open when it is produced: dispose them (or run the loop body in a scope).
  */
 export function* evalBatches(examples: Examples, o: { batchSize: number; prefetch?: boolean; device?: Device }): Generator<LoadedBatch> {
-  const l = new DataLoader(examples, { batchSize: o.batchSize, shuffle: false, dropLast: false, prefetch: o.prefetch, device: o.device });
+  const l = new DataLoader(examples, { batchSize: o.batchSize, shuffle: false, dropLast: false, epochs: 1, prefetch: o.prefetch, device: o.device });
   try {
-    for (let i = l.batchesPerEpoch; i > 0; i--) yield l.next();
+    yield* l.epochBatches();
   } finally {
     l.dispose();
   }

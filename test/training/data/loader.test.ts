@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { useDevice } from '../../helpers.js';
+import { Device } from '../../../engine/device.js';
 import { Generator, defaultGenerator } from '../../../engine/rng.js';
 import { scope } from '../../../engine/scope.js';
 import { noGrad } from '../../../engine/tape.js';
@@ -162,6 +163,35 @@ describe('DataLoader', () => {
     expect(() => l.loadState({ epoch: -1, position: 0, seed: 0, size: 23 })).toThrow(/epoch must be an integer >= 0, got -1/);
     l.dispose();
     expect(() => l.next()).toThrow(/disposed/);
+    expect(() => DataLoader.fromState(set, { batchSize: 4, seed: 1 }, { epoch: 0, position: 0, seed: 2, size: 23 })).toThrow(/the options give seed 1, the state seed 2/);
+    expect(() => new DataLoader({ set, indices: Int32Array.of(0, 23) }, { batchSize: 1, seed: 0 })).toThrow(/example index 23 at position 1 of the subset is outside the set's \[0, 23\)/);
+    expect(() => new DataLoader(set, { batchSize: 4, seed: 0, epochs: 0 })).toThrow(/DataLoader: epochs: expected a positive integer, got 0/);
+  });
+
+  it('raises an error of the prefetch at the next call instead of losing it in an event callback', async () => {
+    const other = await Device.create();
+    const l = new DataLoader(set, { batchSize: 4, seed: 0, device: other });
+    const b = l.next();
+    b.x.dispose();
+    b.y.dispose();
+    other.destroy();
+    // The prefetch runs here and fails; uncaught, it would be an unhandled error that fails this file.
+    await yieldToEventLoop();
+    expect(() => l.next()).toThrow(/WebGPU device was lost \(destroyed\)/);
+    l.dispose();
+  });
+
+  it('serves the epochs asked for, then refuses, prefetching nothing past the end', async () => {
+    const live = dev().stats().liveTensors;
+    const l = new DataLoader(set, { batchSize: 10, seed: 0, epochs: 2 });
+    take(l, 3);
+    await yieldToEventLoop();
+    expect(dev().stats().liveTensors, 'the last batch is prefetched').toBe(live + 2);
+    take(l, 1);
+    await yieldToEventLoop();
+    expect(dev().stats().liveTensors).toBe(live);
+    expect(() => l.next()).toThrow(/the 2 epoch\(s\) asked for \(epochs option\) are done/);
+    l.dispose();
   });
 });
 
