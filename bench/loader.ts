@@ -3,11 +3,14 @@
  *   node dist/bench/loader.js [--batch 128] [--batches 40] [--rounds 5] [--steps 4] [--synthetic 10000]
  * For Fashion-MNIST (its training set, no augmentation) and CIFAR-shaped synthetic data (3x32x32, random crop
  * pad 4 and flip), it times
- * - the loader alone: `next()` in a loop (gather, upload, augmentation), then a sync: images/s;
+ * - the loader alone: `next()` in a loop (gather, upload, augmentation), submitted per batch as a training
+ *   step is, then a sync: images/s;
  * - a SmallCNN standard SGD step with a loss readback every step, on a batch uploaded once ("fixed"), on the
- *   loader's batches with prefetch, and without; rounds interleaved, medians per step;
+ *   loader's batches with prefetch, and without; rounds interleaved, medians per step of the wall time and of
+ *   the process's CPU time (all threads, so on lavapipe the GPU work too, and less moved by other processes);
  * - the main thread's time inside `next()` during those steps (the part a step waits for);
- * - with GPU timestamps, the augmentation kernels' share of a step's GPU time.
+ * - with GPU timestamps, the augmentation kernels' GPU time in a step (philox draws + augment; each dispatch
+ *   timed in a pass of its own, which inflates a whole step's sum on lavapipe, so it is set against the wall time).
  */
 import { parseArgs } from 'node:util';
 import { Device, setDefaultDevice } from '../engine/device.js';
@@ -56,8 +59,13 @@ async function loaderAlone(c: Case): Promise<{ imagesPerSec: number; hostMs: num
   await device.sync();
   const n = int('batches');
   const start = performance.now();
-  for (let i = 0; i < n; i++) scope(() => { l.next(); });
-  const host = performance.now() - start;
+  let host = 0;
+  for (let i = 0; i < n; i++) {
+    const h = performance.now();
+    scope(() => { l.next(); });
+    host += performance.now() - h;
+    device.flush();
+  }
   await device.sync();
   const total = performance.now() - start;
   l.dispose();
@@ -66,7 +74,10 @@ async function loaderAlone(c: Case): Promise<{ imagesPerSec: number; hostMs: num
 
 type Mode = 'fixed' | 'loader, prefetch' | 'loader, no prefetch';
 
-async function stepTimes(c: Case): Promise<Record<Mode, { stepMs: number; nextMs: number }>> {
+/** Median wall and process CPU time (all threads: on lavapipe, the GPU work too) per step, and inside next(). */
+interface StepTime { stepMs: number; cpuMs: number; nextMs: number }
+
+async function stepTimes(c: Case): Promise<Record<Mode, StepTime>> {
   const model = new SmallCNN({ inChannels: c.set.shape[0], generator: new Generator(0) });
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const px = c.set.shape[0] * c.set.shape[1] * c.set.shape[2];
@@ -77,8 +88,9 @@ async function stepTimes(c: Case): Promise<Record<Mode, { stepMs: number; nextMs
     ['loader, prefetch', () => loaders.prefetch.next()],
     ['loader, no prefetch', () => loaders.none.next()],
   ];
-  const times = new Map<Mode, { step: number[]; next: number[] }>(modes.map(([m]) => [m, { step: [], next: [] }]));
+  const times = new Map<Mode, { step: number[]; cpu: number[]; next: number[] }>(modes.map(([m]) => [m, { step: [], cpu: [], next: [] }]));
   const step = async (m: Mode, batch: () => Batch): Promise<void> => {
+    const c0 = process.cpuUsage();
     const s0 = performance.now();
     let nextMs = 0;
     const loss = scope(() => {
@@ -89,59 +101,63 @@ async function stepTimes(c: Case): Promise<Record<Mode, { stepMs: number; nextMs
     });
     await loss.item();
     loss.dispose();
-    times.get(m)!.step.push(performance.now() - s0);
-    times.get(m)!.next.push(nextMs);
+    const t = times.get(m)!;
+    t.step.push(performance.now() - s0);
+    const c = process.cpuUsage(c0);
+    t.cpu.push((c.user + c.system) / 1e3);
+    t.next.push(nextMs);
   };
-  // One compiling step per mode, then interleaved rounds.
+  // One compiling step per mode, then interleaved rounds, each starting with another mode.
   for (const [m, f] of modes) await step(m, f);
-  for (const t of times.values()) { t.step.length = 0; t.next.length = 0; }
-  for (let r = 0; r < int('rounds'); r++) for (const [m, f] of modes) for (let s = 0; s < int('steps'); s++) await step(m, f);
+  for (const t of times.values()) { t.step.length = 0; t.cpu.length = 0; t.next.length = 0; }
+  for (let r = 0; r < int('rounds'); r++) {
+    for (let k = 0; k < modes.length; k++) {
+      const [m, f] = modes[(r + k) % modes.length]!;
+      for (let s = 0; s < int('steps'); s++) await step(m, f);
+    }
+  }
   loaders.prefetch.dispose();
   loaders.none.dispose();
   fixed.x.dispose();
   fixed.y.dispose();
   model.dispose();
   opt.dispose();
-  return Object.fromEntries([...times].map(([m, t]) => [m, { stepMs: median(t.step), nextMs: median(t.next) }])) as Record<Mode, { stepMs: number; nextMs: number }>;
+  return Object.fromEntries([...times].map(([m, t]) => [m, { stepMs: median(t.step), cpuMs: median(t.cpu), nextMs: median(t.next) }])) as Record<Mode, StepTime>;
 }
 
 /** GPU ms of a step on loader batches, and of its augmentation kernels (philox draws + augment). */
-async function augmentShare(c: Case): Promise<{ stepGpuMs: number; augmentGpuMs: number } | null> {
+async function augmentGpuMs(c: Case): Promise<number | null> {
   if (!device.hasTimestamps || !c.augment) return null;
   const model = new SmallCNN({ inChannels: c.set.shape[0], generator: new Generator(0) });
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
   const l = loaderOf(c, false);
   scope(() => { standardStep(model, opt, l.next()); });
   await device.sync();
-  let step = 0;
-  let aug = 0;
-  const reps = 3;
-  for (let r = 0; r < reps; r++) {
+  const reps: number[] = [];
+  for (let r = 0; r < 5; r++) {
     device.startProfile('dispatch');
     scope(() => { standardStep(model, opt, l.next()); });
-    for (const t of await device.stopProfile()) {
-      step += t.ms / reps;
-      if (t.kernel === 'augment' || t.kernel === 'philox') aug += t.ms / reps;
-    }
+    reps.push((await device.stopProfile()).filter((t) => t.kernel === 'augment' || t.kernel === 'philox').reduce((a, t) => a + t.ms, 0));
   }
   l.dispose();
   model.dispose();
   opt.dispose();
-  return { stepGpuMs: step, augmentGpuMs: aug };
+  return median(reps);
 }
 
 const rows: string[] = [];
 for (const c of cases) {
   const alone = await loaderAlone(c);
   const t = await stepTimes(c);
-  const gpu = await augmentShare(c);
+  const gpu = await augmentGpuMs(c);
   const f = (x: number, d = 1): string => x.toFixed(d);
-  const base = t.fixed.stepMs;
-  const row = (m: Mode): string => `${f(t[m].stepMs)} (${f(t[m].nextMs, 2)} in next(); ${t[m].stepMs >= base ? '+' : ''}${f(100 * (t[m].stepMs - base) / base)}%)`;
-  rows.push(`| ${c.name} | ${f(alone.imagesPerSec, 0)} | ${f(alone.hostMs, 2)} | ${f(base)} | ${row('loader, prefetch')} | ${row('loader, no prefetch')} | ${gpu ? `${f(gpu.augmentGpuMs, 2)} of ${f(gpu.stepGpuMs)} (${f(100 * gpu.augmentGpuMs / gpu.stepGpuMs)}%)` : '-'} |`);
+  const pct = (x: number, base: number): string => `${x >= base ? '+' : ''}${f(100 * (x - base) / base)}%`;
+  const row = (m: Mode): string => `${f(t[m].stepMs)} (${pct(t[m].stepMs, t.fixed.stepMs)}), CPU ${f(t[m].cpuMs)} (${pct(t[m].cpuMs, t.fixed.cpuMs)}); ${f(t[m].nextMs, 2)} in next()`;
+  rows.push(`| ${c.name} | ${f(alone.imagesPerSec, 0)} (${f(alone.hostMs, 2)} host ms per batch) | ${f(t.fixed.stepMs)}, CPU ${f(t.fixed.cpuMs)} | ${row('loader, prefetch')} | ${row('loader, no prefetch')} | ` +
+    `${gpu === null ? '-' : `${f(gpu, 2)} (${f(100 * gpu / t['loader, prefetch'].stepMs)}% of the step's wall time)`} |`);
   console.log(rows[rows.length - 1]);
 }
-console.log('\n| data, batch ' + B + ' | loader alone: images/s | host ms per next() | step, fixed batch: ms | step with loader, prefetch: ms | step with loader, no prefetch: ms | augmentation GPU ms of step GPU ms |');
-console.log('|---|---|---|---|---|---|---|');
+console.log(`\n| data, batch ${B} | loader alone: images/s | step, fixed batch: ms | step, loader with prefetch: ms | step, loader without prefetch: ms | augmentation GPU ms per step |`);
+console.log('|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
 device.destroy();
