@@ -192,7 +192,7 @@ describe('fuzzed readers refuse bad input cleanly', () => {
     expect(r.slowestMs).toBeLessThan(SLOW_MS);
 
     const fm = mkdtempSync(join(dir, 'fm-'));
-    writeFileSync(join(fm, 't10k-images-idx3-ubyte.gz'), gzipSync(Buffer.concat([Buffer.from([0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 2]), Buffer.alloc(16, 200)])));
+    writeFileSync(join(fm, 't10k-images-idx3-ubyte.gz'), gzipSync(Buffer.concat([Buffer.from([0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 28, 0, 0, 0, 28]), Buffer.alloc(4 * 784, 200)])));
     const labels = Buffer.from([0, 0, 8, 1, 0, 0, 0, 4, 9, 0, 3, 7]);
     const f = await fuzzReader(join(fm, 't10k-labels-idx1-ubyte.gz'), byteMutants(labels, rng, { boundaries: [4, 8, 12], random: 100 }), DataFileError, () => loadFashionMnist('test', undefined, fm), (s) => {
       expect(s.n).toBe(4);

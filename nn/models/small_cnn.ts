@@ -15,14 +15,15 @@ import { inputNormalization, type ModelOptions } from './common.js';
 export class SmallCNN extends Module {
   private readonly body: Sequential;
 
-  constructor(o: ModelOptions = {}) {
+  /** `inChannels` (default 1) lets the same network take colour images (the loader bench's CIFAR-shaped data). */
+  constructor(o: ModelOptions & { inChannels?: number } = {}) {
     super();
     const init = { device: o.device, generator: o.generator };
     const act = () => new Activation(o.activation ?? 'relu', init);
     const norm = inputNormalization(o);
     this.body = this.registerModule('features', Sequential.named([
       ...(norm ? [['normalize', norm] as [string, Module]] : []),
-      ['conv1', new Conv2d(1, 16, 3, { padding: 1, ...init })], ['act1', act()], ['pool', new MaxPool2d(2)],
+      ['conv1', new Conv2d(o.inChannels ?? 1, 16, 3, { padding: 1, ...init })], ['act1', act()], ['pool', new MaxPool2d(2)],
       ['conv2', new Conv2d(16, 32, 3, { padding: 1, ...init })], ['act2', act()], ['gap', new GlobalAvgPool2d()],
       ['fc', new Linear(32, o.numClasses ?? 10, init)],
     ]));

@@ -33,30 +33,38 @@ describe('IDX reader', () => {
   it('refuses truncated, foreign and missing files with the reason', () => {
     const t = join(dir, 't.idx');
     writeFileSync(t, idx([2, 3], [1, 2, 3]));
-    expect(() => readIdx(t)).toThrow(/t\.idx: truncated: header says \[2, 3\] = 6 bytes of data from byte offset 12, file has 3/);
+    expect(() => readIdx(t)).toThrow(/t\.idx: truncated: header says 6 bytes of data, file has 3 \(data from byte 12, ends at byte 15\)/);
     const f = join(dir, 'f.idx');
     writeFileSync(f, Buffer.from('hello world'));
-    expect(() => readIdx(f)).toThrow(/not an IDX file/);
+    expect(() => readIdx(f)).toThrow(/not an IDX file: bytes 0-1 are 0x68 0x65, expected the magic 0x00 0x00/);
     expect(() => readIdx(join(dir, 'nope.idx'))).toThrow(/nope.idx: file not found/);
-    const long = join(dir, 'long.idx');
+    const long = join(dir, 'l.idx');
     writeFileSync(long, idx([2], [1, 2, 3]));
+    expect(() => readIdx(long)).toThrow(/l.idx: 1 bytes after the data at byte 10, expected the end of file/);
+    const wide = join(dir, 'w.idx');
+    const w = idx([1], [1]);
+    w[2] = 0x0d;
+    writeFileSync(wide, w);
+    expect(() => readIdx(wide)).toThrow(/w.idx: byte 2 \(IDX element type\) is 0x0d, expected 0x08/);
+    const head = join(dir, 'h.idx');
+    writeFileSync(head, idx([2, 3], []).subarray(0, 9));
+    expect(() => readIdx(head)).toThrow(/h.idx: truncated IDX header: byte 3 gives rank 2, so the header needs 12 bytes; the file has 9/);
     expect(() => readIdx(long)).toThrow(DataFileError);
-    expect(() => readIdx(long)).toThrow(/long\.idx: 1 bytes after the data of \[2\] \(from byte offset 10\)/);
   });
 
   it('Fashion-MNIST labels are checked against the 10 classes at load, naming the file and the record', () => {
     const fm = mkdtempSync(join(tmpdir(), 'fm-'));
-    writeFileSync(join(fm, 't10k-images-idx3-ubyte.gz'), gzipSync(idx([3, 2, 2], Array.from({ length: 12 }, (_, i) => i * 20))));
+    writeFileSync(join(fm, 't10k-images-idx3-ubyte.gz'), gzipSync(idx([3, 28, 28], Array.from({ length: 3 * 784 }, (_, i) => (i * 20) % 256))));
     writeFileSync(join(fm, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], [9, 0, 4])));
     const s = loadFashionMnist('test', undefined, fm);
     expect([...s.labels]).toEqual([9, 0, 4]);
-    expect(s.shape).toEqual([1, 2, 2]);
+    expect(s.shape).toEqual([1, 28, 28]);
     expect(s.images[5]).toBeCloseTo(100 / 255, 6);
     writeFileSync(join(fm, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], [9, 0, 10])));
     // Checked even for the examples a limit leaves out.
     expect(() => loadFashionMnist('test', 1, fm)).toThrow(/t10k-labels-idx1-ubyte\.gz: label 10 of record 2 \(byte offset 10\) is outside 0-9 \(10 classes\)/);
     writeFileSync(join(fm, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([2], [9, 0])));
-    expect(() => loadFashionMnist('test', 1, fm)).toThrow(/t10k-labels-idx1-ubyte\.gz: labels \[2\] do not match the images \[3, 2, 2\]/);
+    expect(() => loadFashionMnist('test', 1, fm)).toThrow(/t10k-labels-idx1-ubyte\.gz: header gives shape \[2\], expected \[3\] \(one label per image/);
   });
 });
 
@@ -144,7 +152,19 @@ describe('Fashion-MNIST (Debian dataset-fashion-mnist)', () => {
     expect(s.labels[0]).toBe(9);
   });
 
-  it('names the package when the data is missing', () => {
-    expect(() => loadFashionMnist('train', 1, '/nonexistent')).toThrow(/apt-get install dataset-fashion-mnist/);
+  it('names the directory, the missing files and the package when the data is missing', () => {
+    expect(() => loadFashionMnist('train', 1, '/nonexistent')).toThrow(
+      /\/nonexistent lacks train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz .*apt-get install dataset-fashion-mnist/);
+  });
+
+  it('refuses a label outside 0-9 naming the file and its byte', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fm-'));
+    writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), gzipSync(idx([2, 28, 28], new Array<number>(2 * 784).fill(7))));
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([2], [3, 12])));
+    expect(() => loadFashionMnist('test', undefined, dir)).toThrow(/t10k-labels-idx1-ubyte.gz: label 12 of record 1 \(byte offset 9\) is outside 0-9 \(10 classes\)/);
+    // A corrupt label file is refused whole, even where a limit would leave the bad label out.
+    expect(() => loadFashionMnist('test', 1, dir)).toThrow(/label 12 of record 1/);
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idx([3], [3, 1, 2])));
+    expect(() => loadFashionMnist('test', undefined, dir)).toThrow(/t10k-labels-idx1-ubyte.gz: header gives shape \[3\], expected \[2\]/);
   });
 });
