@@ -3,16 +3,32 @@
 //   r_c = sqrt(max(eps^2 - ||d||^2, 0) / C + ||d_c on W1 u W2||^2)       (the budget the window may take)
 //   v_c = eta * sign_c + d_c|W1 / (1e-12 + ||d_c|W1||),   d'_c|W1 = v_c / (1e-12 + ||v_c||) * r_c,
 //   d'_c = 0 on W2 \ W1, d_c elsewhere;   y = clamp(x + d' / (||d'|| + 1e-12) * eps, 0, 1).
-// eta is the s x s meta-pseudo-gaussian pattern (engine/ops/square_update.ts: squareEta), read transposed when
+// eta is the s x s meta-pseudo-gaussian pattern (engine/ops/square_attack.ts: squareEta), read transposed when
 // u_4 > 0.5. Example n's draws u = draws[n, 0 .. 5 + C) (uniform in [0, 1)): vh = min(floor(u_0 (H - s + 1)), H - s),
 // vw, vh2, vw2 likewise from u_1, u_2, u_3; sign_c = -1 where u_{5+c} < 0.5, else +1.
-// One workgroup per example: the norms are workgroup sums (lib/workgroup_sum.wgsl), each channel in turn; every
-// pass walks a channel with the same thread-to-pixel mapping, so y is written and read back by the same thread.
+// One workgroup per example: the norms are workgroup sums (lib/workgroup_sum.wgsl; the two window sums of a channel
+// share one pass and one tree), each channel in turn; every pass walks a channel with the same thread-to-pixel
+// mapping, so y is written and read back by the same thread. 64 threads: on a CPU adapter (lavapipe) each tree's
+// barriers cost more than its work, and 2 warps per example are enough for an image's few thousand values.
 // Layout: x, x_best, y [N, C, H, W] row-major; draws [N, 5 + C]; eta [s, s]. Bindings: x, x_best, draws, eta
 // (read, f32), y (write, f32), params {batch, channels, height, width, size, eps}.
 //!include lib/grid.wgsl
-const WG: u32 = 128u;
+const WG: u32 = 64u;
 //!include lib/workgroup_sum.wgsl
+var<workgroup> sum2_red: array<vec2<f32>, WG>;
+
+// wg_sum for two sums at once (one tree, one set of barriers).
+fn wg_sum2(t: u32, v: vec2<f32>) -> vec2<f32> {
+  sum2_red[t] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s / 2u) {
+    if (t < s) { sum2_red[t] = sum2_red[t] + sum2_red[t + s]; }
+    workgroupBarrier();
+  }
+  let total = sum2_red[0];
+  workgroupBarrier();
+  return total;
+}
 
 struct Params { batch: u32, channels: u32, height: u32, width: u32, size: u32, eps: f32 }
 
@@ -63,17 +79,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   var out_sq = 0.0;
   for (var c = 0u; c < c_count; c++) {
     let cb = base + c * h * w;
-    var in1 = 0.0;
-    var inu = 0.0;
+    // (window 1, windows 1 and 2)
+    var sq = vec2<f32>(0.0, 0.0);
     for (var p = t; p < plane; p += WG) {
       let d = x_best[cb + p] - x[cb + p];
       let a = in_window(p / w, p % w, vh, vw);
       let b = in_window(p / w, p % w, vh2, vw2);
-      in1 += select(0.0, d * d, a);
-      inu += select(0.0, d * d, a || b);
+      sq += select(vec2<f32>(0.0, 0.0), vec2<f32>(select(0.0, d * d, a), d * d), a || b);
     }
-    let norm1 = sqrt(wg_sum(t, in1));
-    let room = sqrt(spare + wg_sum(t, inu));
+    let sums = wg_sum2(t, sq);
+    let norm1 = sqrt(sums.x);
+    let room = sqrt(spare + sums.y);
     let sgn = select(1.0, -1.0, draws[u + 5u + c] < 0.5);
 
     var vv = 0.0;

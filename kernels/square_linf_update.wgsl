@@ -6,11 +6,13 @@
 // sign_nc = -1 where u_{2+c} < 0.5, else +1. Every offset 0..H-s is drawn (the reference's randint(0, H - s)
 // never reaches the last row or column; see training/attacks/square.ts).
 // Layout: x, x_best, y [N, C, H, W] row-major; draws [N, 2 + C]. Bindings: x, x_best, draws (read, f32),
-// y (write, f32), params {n, channels, height, width, size, eps}. One element per thread; 1-D grid folded into 2-D.
-//!include lib/grid.wgsl
-const WG: u32 = 256u;
+// y (write, f32), params {first, channels, height, width, size, eps}. One pixel per thread on a grid
+// [ceil(H W / 64), C, examples]: workgroup (., c, e) holds channel c of example first + e, so a thread divides only
+// once (for its row; integer division is scalar code on a CPU adapter). The wrapper splits batches past the
+// 65535 workgroups a grid dimension allows into dispatches starting at `first`.
+const WG: u32 = 64u;
 
-struct Params { n: u32, channels: u32, height: u32, width: u32, size: u32, eps: f32 }
+struct Params { first: u32, channels: u32, height: u32, width: u32, size: u32, eps: f32 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> x_best: array<f32>;
@@ -24,17 +26,18 @@ fn offset(u: f32, span: u32) -> u32 {
 }
 
 @compute @workgroup_size(WG, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let i = flat_id(wid, nwg) * WG + lid.x;
-  if (i >= params.n) { return; }
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let h = params.height;
   let w = params.width;
   let s = params.size;
   let plane = h * w;
-  let example = i / (params.channels * plane);
-  let c = (i / plane) % params.channels;
-  let row = (i % plane) / w;
-  let col = i % w;
+  let p = wid.x * WG + lid.x;
+  if (p >= plane) { return; }
+  let c = wid.y;
+  let example = params.first + wid.z;
+  let row = p / w;
+  let col = p - row * w;
+  let i = (example * params.channels + c) * plane + p;
   let k = 2u + params.channels;
   let vh = offset(draws[example * k], h - s + 1u);
   let vw = offset(draws[example * k + 1u], w - s + 1u);

@@ -1,14 +1,15 @@
 /**
- * The Square attack's candidate updates: the audit (L-inf bit-exact against a float32 evaluation, L2 against a
- * float64 reference), the meta-pseudo-gaussian window against a literal rectangle accumulation, what one update
- * does to a batch (one window per example, one sign per channel, every position reachable), and errors.
+ * The Square attack's per-query ops: the audit (L-inf update and acceptance bit-exact against float32 evaluations,
+ * the L2 update against a float64 reference), the meta-pseudo-gaussian window against a literal rectangle
+ * accumulation, what one update does to a batch (one window per example, one sign per channel, every position
+ * reachable), what the acceptance keeps, one dispatch each, and errors.
  */
 import { describe, expect, it } from 'vitest';
 import { useDevice, expectClose } from '../../helpers.js';
 import { runAudit } from '../../../engine/audit.js';
 import { tensor } from '../../../engine/create.js';
 import { CpuRandom } from '../../../engine/ref/random.js';
-import { squareEta, squareL2Update, squareLinfUpdate } from '../../../engine/ops/index.js';
+import { squareAccept, squareEta, squareL2Update, squareLinfUpdate } from '../../../engine/ops/index.js';
 
 const dev = useDevice();
 
@@ -126,6 +127,30 @@ describe('square_l2_update', () => {
       expect(ratios.length).toBeGreaterThan(0);
       expectClose(ratios, new Array<number>(ratios.length).fill(ratios[0]!), 1e-4, 1e-3, `example ${e}: the scale outside the windows`);
     }
+  });
+});
+
+describe('square_accept', () => {
+  it('passes the audit bit-exactly (tolerance 0)', async () => {
+    const [row] = await runAudit(dev(), { ops: ['square_accept'] });
+    expect(row!.failures, row!.failures.join('\n')).toEqual([]);
+    expect(row!.forward.maxAbs).toBe(0);
+  });
+
+  it('takes a candidate only for an open example whose margin strictly rises, and closes it once the margin is >= 0', async () => {
+    // Margins of the candidates (label 0 of 3 classes): -1, -1, 0.5, -0.25, 2.
+    const z = [2, 1, 0, 2, 0, 1, 0, 0.5, 0, 1, 0.5, 0.75, 0, 2, 1];
+    const stored = [-2, -1, -3, -0.1, -4];
+    const open = [1, 1, 1, 1, 0];
+    const cand = Array.from({ length: 10 }, (_, i) => 10 + i);
+    const best = Array.from({ length: 10 }, (_, i) => i);
+    const before = dev().stats().dispatches;
+    const r = squareAccept(tensor(z, [5, 3]), tensor(new Int32Array(5), [5]), tensor(cand, [5, 2]), tensor(best, [5, 2]), tensor(stored), tensor(open));
+    expect(dev().stats().dispatches - before).toBe(1);
+    // Taken: 0 (rises), 2 (rises, now misclassified). Not: 1 (equal), 3 (falls), 4 (closed, though it would rise).
+    expect(Array.from(await r.loss.read())).toEqual([-1, -1, 0.5, -0.1, -4].map(Math.fround));
+    expect(Array.from(await r.open.read())).toEqual([1, 1, 0, 1, 0]);
+    expect(Array.from(await r.best.read())).toEqual([10, 11, 2, 3, 14, 15, 6, 7, 8, 9]);
   });
 });
 

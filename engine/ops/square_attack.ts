@@ -1,6 +1,6 @@
 /**
- * The candidate updates of the Square attack (Andriushchenko et al. 2020; AutoAttack's square.py), one dispatch
- * for the whole batch each (training/attacks/square.ts runs the attack around them). Forward only: Square is
+ * The per-query ops of the Square attack (Andriushchenko et al. 2020; AutoAttack's square.py), one dispatch for
+ * the whole batch each (training/attacks/square.ts runs the attack around them). Forward only: Square is
  * score-based and never differentiates.
  *
  * - square_linf_update(x, xBest, draws; size, eps): each example's s x s window (all channels) moves by
@@ -11,12 +11,15 @@
  *   is emptied, and the whole perturbation is rescaled to norm eps (then clamped to [0, 1]).
  *   draws [N, 5 + C]: both windows' rows and columns, whether eta is transposed, one sign draw per channel.
  *   eta [s, s] is squareEta(s); its side is the window's.
+ * - square_accept(logits, labels, cand, best, loss, open): the per-example bookkeeping after the candidates'
+ *   forward pass: the margin max_{j != y} z_j - z_y of each candidate, taken where the example is open and the
+ *   margin strictly rises; returns the next best points, margins and open mask (open while the margin is < 0).
  * Draws are uniforms in [0, 1): an offset is min(floor(u * (H - s + 1)), H - s), a sign -1 where u < 0.5.
- * The kernel headers (kernels/square_linf_update.wgsl, kernels/square_l2_update.wgsl) give the formulas.
+ * The kernel headers (kernels/square_*.wgsl) give the formulas.
  *
- * square_linf_update is audited with tolerance 0: its reference rounds to float32 after every operation, as the
- * kernel computes. square_l2_update sums squares in another order than a CPU loop, so it gets the default tolerance
- * against a float64 reference.
+ * square_linf_update and square_accept are audited with tolerance 0: their references round to float32 after every
+ * operation, as the kernels compute (square_accept only compares, subtracts once and copies). square_l2_update sums
+ * squares in another order than a CPU loop, so it gets the default tolerance against a float64 reference.
  */
 import { defineOp, type AuditCase } from '../op.js';
 import { empty } from '../create.js';
@@ -24,7 +27,7 @@ import { ref, type RefTensor } from '../ref/tensor.js';
 import { CpuRandom } from '../ref/random.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { runSquareLinfUpdate, runSquareL2Update, type SquareGeometry } from '../../kernels/square_update.js';
+import { runSquareAccept, runSquareLinfUpdate, runSquareL2Update, type SquareGeometry } from '../../kernels/square_attack.js';
 
 export interface SquareLinfAttrs { size: number; eps: number }
 export interface SquareL2Attrs { eps: number }
@@ -264,6 +267,98 @@ const squareL2UpdateOp = defineOp<SquareL2Attrs>({
   ],
 });
 
+function refAccept([z, labels, cand, best, loss, open]: RefTensor[]): Record<string, RefTensor> {
+  const [n, k] = z!.shape as [number, number];
+  const f = n === 0 ? 0 : best!.data.length / n;
+  const nextBest = ref(best!.shape, best!.data);
+  const nextLoss = ref([n], loss!.data);
+  const nextOpen = ref([n]);
+  for (let e = 0; e < n; e++) {
+    const y = labels!.data[e]!;
+    let take = false;
+    if (y >= 0 && y < k) {
+      let other = -Infinity;
+      for (let j = 0; j < k; j++) if (j !== y) other = Math.max(other, z!.data[e * k + j]!);
+      const margin = f32(other - z!.data[e * k + y]!);
+      take = open!.data[e] !== 0 && margin > loss!.data[e]!;
+      if (take) nextLoss.data[e] = margin;
+    }
+    if (take) for (let i = 0; i < f; i++) nextBest.data[e * f + i] = cand!.data[e * f + i]!;
+    nextOpen.data[e] = open!.data[e] !== 0 && nextLoss.data[e]! < 0 ? 1 : 0;
+  }
+  return { nextBest, nextLoss, nextOpen };
+}
+
+/**
+ * An accept case: logits with ties between the label and the best other class (margin exactly 0) and between two
+ * others, margins below, at and above the stored ones, open and closed examples.
+ */
+function acceptCase(name: string, n: number, k: number, f: number, seed: number): AuditCase<Record<string, never>> {
+  const rng = new CpuRandom(seed);
+  const labels = Array.from({ length: n }, () => Math.floor(rng.next() * k));
+  const z: number[] = [];
+  const loss: number[] = [];
+  for (let e = 0; e < n; e++) {
+    const row = Array.from({ length: k }, () => f32(rng.normal() * 3));
+    const y = labels[e]!;
+    const others = row.filter((_, j) => j !== y);
+    const u = rng.next();
+    if (u < 0.15 && k > 1) row[y] = Math.max(...others);
+    else if (u < 0.25 && k > 2) row[(y + 1) % k] = row[(y + 2) % k]!;
+    z.push(...row);
+    const margin = f32(Math.max(...row.filter((_, j) => j !== y)) - row[y]!);
+    const v = rng.next();
+    loss.push(v < 0.2 ? margin : v < 0.6 ? f32(margin - rng.next()) : f32(margin + rng.next()));
+  }
+  const open = Array.from({ length: n }, () => (rng.next() < 0.75 ? 1 : 0));
+  const rows = (m: number) => Array.from({ length: m }, () => f32(rng.next()));
+  return {
+    name, shapes: [[n, k], [n], [n, f], [n, f], [n], [n]], attrs: {},
+    values: [z, labels, rows(n * f), rows(n * f), loss, open],
+  };
+}
+
+const squareAcceptOp = defineOp<Record<string, never>>({
+  name: 'square_accept',
+  inputs: ['logits', 'labels', 'cand', 'best', 'loss', 'open'],
+  outputs: ['nextBest', 'nextLoss', 'nextOpen'],
+  nondiffOutputs: ['nextBest', 'nextLoss', 'nextOpen'],
+  int32Inputs: [1],
+  nondiff: [0, 1, 2, 3, 4, 5],
+  forward: ([z, labels, cand, best, loss, open]) => {
+    const what = 'squareAccept';
+    if (z!.rank !== 2) throw new RangeError(`${what}: logits must be [N, K], got shape ${fmt(z!.shape)}`);
+    const [n, k] = z!.shape as [number, number];
+    if (best!.rank < 1 || best!.shape[0] !== n) throw new RangeError(`${what}: best must have the logits' batch ${n} as its first dim, got shape ${fmt(best!.shape)}`);
+    if (cand!.shape.join() !== best!.shape.join()) throw new RangeError(`${what}: cand has shape ${fmt(cand!.shape)}, expected best's shape ${fmt(best!.shape)}`);
+    for (const [name, t] of [['labels', labels!], ['loss', loss!], ['open', open!]] as const) {
+      if (t.rank !== 1 || t.shape[0] !== n) throw new RangeError(`${what}: ${name} must be [${n}] to match logits ${fmt(z!.shape)}, got ${fmt(t.shape)}`);
+    }
+    const nextBest = empty(best!.device, best!.shape);
+    const nextLoss = empty(best!.device, [n]);
+    const nextOpen = empty(best!.device, [n]);
+    runSquareAccept(best!.device, {
+      logits: z!.storage.binding(), labels: labels!.storage.binding(), cand: cand!.storage.binding(), best: best!.storage.binding(),
+      loss: loss!.storage.binding(), open: open!.storage.binding(),
+      bestOut: nextBest.storage.binding(), lossOut: nextLoss.storage.binding(), openOut: nextOpen.storage.binding(),
+    }, n, k, n === 0 ? 0 : best!.size / n);
+    return { outs: { nextBest, nextLoss, nextOpen } };
+  },
+  reference: { forward: refAccept },
+  // Bit-exact: see the header.
+  tolerance: { atol: 0, rtol: 0 },
+  audit: [
+    acceptCase('square_accept [16,10] rows of 13', 16, 10, 13, 21),
+    acceptCase('square_accept [40,2] rows of 300 (more values than threads)', 40, 2, 300, 22),
+    acceptCase('square_accept [1,100] rows of 1', 1, 100, 1, 23),
+    acceptCase('square_accept [9,3] rows of 128', 9, 3, 128, 24),
+    {
+      name: 'square_accept labels outside [0, K) never take', shapes: [[3, 3], [3], [3, 2], [3, 2], [3], [3]], attrs: {},
+      values: [[0, 5, 1, 2, 0, 9, 4, 4, 4], [-1, 3, 0], [9, 9, 9, 9, 9, 9], [1, 2, 3, 4, 5, 6], [-10, -10, -10], [1, 1, 1]],
+    },
+  ],
+});
+
 /**
  * One L-inf Square candidate per example of x [N, C, H, W] (see the header): xBest moved by 2 eps sign_c on an
  * s x s window placed by `draws` [N, 2 + C], clipped to the eps-box around x and [0, 1].
@@ -275,4 +370,13 @@ export function squareLinfUpdate(x: Tensor, xBest: Tensor, draws: Tensor, opts: 
 /** One L2 Square candidate per example of x [N, C, H, W] (see the header); eta [s, s] from squareEta(s), draws [N, 5 + C]. */
 export function squareL2Update(x: Tensor, xBest: Tensor, draws: Tensor, eta: Tensor, opts: { eps: number }): Tensor {
   return squareL2UpdateOp([x, xBest, draws, eta], { eps: opts.eps });
+}
+
+/**
+ * The bookkeeping of one Square query (see the header): from the candidates' logits [N, K] and labels, the next best
+ * points (cand where taken), margins and open mask (float32 1/0), for the whole batch in one dispatch.
+ */
+export function squareAccept(logits: Tensor, labels: Tensor, cand: Tensor, best: Tensor, loss: Tensor, open: Tensor): { best: Tensor; loss: Tensor; open: Tensor } {
+  const r = squareAcceptOp([logits, labels, cand, best, loss, open], {});
+  return { best: r.nextBest!, loss: r.nextLoss!, open: r.nextOpen! };
 }
