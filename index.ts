@@ -56,3 +56,6 @@ export { generatorStateProblem } from './engine/rng.js';
 export { loadCifar10, loadCifar100, readCifarFiles, CIFAR10_CLASSES } from './training/data/cifar.js';
 export type { CifarFormat, CifarOptions } from './training/data/cifar.js';
 export { DataFileError } from './training/data/data_file.js';
+export { square, squareSettings } from './training/attacks/square.js';
+export type { SquareOptions } from './training/attacks/square.js';
+export { withAttackModeAsync } from './training/bn_mode.js';
