@@ -67,11 +67,8 @@ export function squareSettings(opts: SquareOptions): SquareSettings {
 /** square.py's p_selection: the fraction of pixels a window covers at query `it` (0-based), halved at fixed breakpoints. */
 export function squareP(it: number, s: Pick<SquareSettings, 'queries' | 'pInit' | 'rescaleSchedule'>): number {
   const at = s.rescaleSchedule ? Math.trunc((it / s.queries) * 10000) : it;
-  const breaks = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000];
-  const halvings = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-  let k = 0;
-  while (k < breaks.length && at > breaks[k]!) k++;
-  return k === 0 ? s.pInit : s.pInit / 2 ** halvings[k - 1]!;
+  const halved = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000].filter((b) => at > b).length;
+  return s.pInit / 2 ** halved;
 }
 
 /** Python's round(): halves to even. */
@@ -83,7 +80,8 @@ function roundHalfEven(v: number): number {
 
 /** The window side for a fraction p of the pixels: L-inf at least 1, L2 odd and at least 3; at most the image's side. */
 export function squareSize(norm: Norm, p: number, [c, h, w]: readonly number[]): number {
-  const side = roundHalfEven(Math.sqrt((p * c * h! * w!) / c!));
+  // In square.py's order of operations (p * n_features / c), which decides the rare exact halves.
+  const side = roundHalfEven(Math.sqrt((p * (c! * h! * w!)) / c!));
   if (norm === 'linf') return Math.min(Math.max(side, 1), h!, w!);
   const odd = Math.max(side, 3);
   return Math.min(odd % 2 === 0 ? odd + 1 : odd, h!, w!);
@@ -123,11 +121,11 @@ function l2Start(x: Tensor, eps: number, generator: Generator): Tensor {
   }
   const opts = { device: x.device, generator };
   const tiles = rows * cols;
-  const where = tensor(tile, [h * w], { device: x.device });
+  const tileOf = tensor(tile, [h * w], { device: x.device });
   // Out-of-grid pixels index -1, which index_select reads as 0: no sign, so no perturbation there.
-  const flip = o.indexSelect(rand([n, tiles], opts), 1, where);
+  const flip = o.indexSelect(rand([n, tiles], opts), 1, tileOf);
   const pattern = o.where(o.gt(flip, 0.5), tensor(flipped, [h * w], { device: x.device }), tensor(plain, [h * w], { device: x.device }));
-  const sign = o.indexSelect(signs(rand([n * c, tiles], opts)), 1, where);
+  const sign = o.indexSelect(signs(rand([n * c, tiles], opts)), 1, tileOf);
   const delta = o.mul(o.reshape(pattern, [n, 1, h, w]), o.reshape(sign, [n, c, h, w]));
   return o.clamp(o.add(x, o.mul(normalizePerExample(delta, 'l2'), eps)), 0, 1);
 }
@@ -278,6 +276,7 @@ function checkBatch(x: Tensor, y: Tensor): void {
 export async function square(model: Module, x: Tensor, y: Tensor, opts: SquareOptions): Promise<AttackResult> {
   const s = squareSettings(opts);
   checkBatch(x, y);
+  if (x.shape[0] === 0) return { xAdv: o.clone(x), fooled: o.zeros([0], { device: x.device }), loss: o.zeros([0], { device: x.device }) };
   return withAttackModeAsync(model, s.bnMode, async () => {
     const run = new SquareRun(model, x, y, s);
     try {

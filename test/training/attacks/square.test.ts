@@ -198,7 +198,7 @@ it('never updates BN running statistics, computes no weight gradients, and resto
   expect(m.training, 'the model mode is restored').toBe(true);
 });
 
-it('refuses bad options and inputs, naming them', async () => {
+it('refuses bad options and inputs, naming them; an empty batch gives empty results', async () => {
   const { model, x, y } = linearCase(4);
   const g = new Generator(0);
   const base = { norm: 'linf' as const, eps: 0.05, generator: g };
@@ -210,4 +210,6 @@ it('refuses bad options and inputs, naming them', async () => {
   await expect(square(model, x, y, { ...base, eps: 8 })).rejects.toThrow(/L-inf eps above 1/);
   await expect(square(model, tensor(new Array(48).fill(0.5), [3, 16]), y, base)).rejects.toThrow(/x must be images \[N, C, H, W\], got shape \[3, 16\]/);
   await expect(square(model, x, tensor([0, 0, 0]), base)).rejects.toThrow(/y must be int32 class labels, got float32/);
+  const empty = await square(model, tensor([], [0, 1, 4, 4]), tensor(new Int32Array(0), [0]), base);
+  expect([empty.xAdv.shape, empty.fooled.shape, empty.loss.shape]).toEqual([[0, 1, 4, 4], [0], [0]]);
 });
