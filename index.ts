@@ -71,3 +71,6 @@ export { DataLoader, evalBatches } from './training/data/loader.js';
 export type { LoaderOptions, LoaderState, LoadedBatch } from './training/data/loader.js';
 export { augment, augmentWith, drawAugment, augmentCpu, decodeAugment, augmentCodeRange } from './training/data/augment.js';
 export type { AugmentOptions, AugmentDraw } from './training/data/augment.js';
+export { square, squareSettings } from './training/attacks/square.js';
+export type { SquareOptions } from './training/attacks/square.js';
+export { withAttackModeAsync } from './training/bn_mode.js';
