@@ -198,8 +198,28 @@ export function wStepBatch(x: Tensor, cur: Tensor, g: Tensor, opts: WStepOptions
     const scale = n === undefined ? directionScale(directionLength(gNorm, c, t.s)) : typeof n === 'number' ? 1 / (n + W_TINY) : o.reciprocal(o.add(n, W_TINY));
     const a = o.mul(o.mul(c, scale), opts.alpha);
     const stepped = p.clampFirst ? ascentStep(x, cur, g, a, t.s, noBall(x), gNorm) : ascentStep(x, cur, g, a, t.s);
-    const radii = perturbationRadii(x, stepped, t.s, p.cap);
-    return projectContracted(x, stepped, t.s, contractionFactor(radii, t.delta), radii);
+    return contractBatch(x, stepped, t.s, t.delta, p.cap);
+  }));
+}
+
+/** The W_2 projection of one batch treated as the whole set: radii (capped), kappa, contraction, [0, 1]. */
+function contractBatch(x: Tensor, xNew: Tensor, s: WOrder, delta: number, cap: number | undefined): Tensor {
+  return noGrad(() => scope(() => {
+    const radii = perturbationRadii(x, xNew, s, cap);
+    return projectContracted(x, xNew, s, contractionFactor(radii, delta), radii);
+  }));
+}
+
+/**
+ * The projection of one batch treated as the whole set onto its W_p ball, then [0, 1] (q = 1: every image onto
+ * its delta-ball; q = 2: the contraction, after the cap and, with `clampFirst`, the clamp).
+ */
+export function wProjectBatch(x: Tensor, xNew: Tensor, t: WThreat, opts: WProjectionOptions = {}): Tensor {
+  const { q, s, delta } = checkWThreat('wProjectBatch', t);
+  const p = checkProjection('wProjectBatch', opts);
+  return noGrad(() => scope(() => {
+    if (q === 1) return s === 2 && p.l2Pointwise === 'sphere' ? projectSphere(x, xNew, delta) : project(x, xNew, costNorm(s), delta);
+    return contractBatch(x, p.clampFirst ? o.clamp(xNew, 0, 1) : xNew, s, delta, p.cap);
   }));
 }
 

@@ -17,7 +17,7 @@ import { lossAndGrad } from '../../../training/attacks/objective.js';
 import { wfgsm, wpgd, type WpgdResult } from '../../../training/attacks/wasserstein.js';
 import { wpgdBudget } from '../../../training/attacks/w_budget.js';
 import { upsilon, upsilonEstimate } from '../../../training/attacks/upsilon.js';
-import { steepestAscent, wStepBatch, type WOrder } from '../../../training/attacks/w_step.js';
+import { steepestAscent, wProjectBatch, wStepBatch, type WOrder } from '../../../training/attacks/w_step.js';
 import { bnNet, fashion, linearModel, trainedMlp, type Data } from './models.js';
 
 const dev = useDevice();
@@ -59,6 +59,28 @@ describe('the direction rule and one batch step', () => {
         expectClose(await steepestAscent(gt, q, s).read(), want, 1e-6, 1e-6, `direction q ${q} s ${s}`);
       }
     }
+  });
+
+  it('wProjectBatch caps each l_inf radius, then clips every image at kappa times its capped radius (kappa from their RMS)', async () => {
+    const f = 5;
+    const delta = 0.03;
+    const cap = 0.06;
+    // Image i: pixels at fractions of its radius r_i (signs alternate); pixels 0.3 + 0.1 k, so none leaves [0, 1].
+    const r = [0.01, 0.02, 0.2, 0.05];
+    const frac = [1, -0.5, 0.25, -1, 0];
+    const xs = r.flatMap(() => frac.map((_, k) => 0.3 + 0.1 * k));
+    const ds = r.flatMap((ri) => frac.map((u) => u * ri));
+    const x = tensor(xs, [4, f]);
+    const xNew = tensor(xs.map((v, i) => v + ds[i]!), [4, f]);
+    const capped = r.map((v) => Math.min(v, cap));
+    const kappa = Math.min(1, delta / (rms(capped) + 1e-8));
+    const want = xs.map((v, i) => {
+      const m = kappa * capped[Math.floor(i / f)]!;
+      return v + Math.min(m, Math.max(-m, ds[i]!));
+    });
+    expectClose(await wProjectBatch(x, xNew, { q: 2, s: 1, delta }, { cap }).read(), want, 2e-7, 0, 'capped contraction');
+    // q = 1: the pointwise box, every pixel clipped at delta.
+    expectClose(await wProjectBatch(x, xNew, { q: 1, s: 1, delta }).read(), xs.map((v, i) => v + Math.min(delta, Math.max(-delta, ds[i]!))), 2e-7, 0, 'pointwise box');
   });
 
   it('wStepBatch (q = 2) puts a batch on its own W_2 ball: RMS of the radii = delta, each image clipped at kappa * its radius', async () => {
@@ -134,7 +156,7 @@ describe('W-PGD on a trained model', () => {
     const delta = 0.05;
     const p = pgd(model, data.x, data.y, { norm: 'linf', eps: delta, steps: 20, generator: new Generator(5) });
     const f = await p.fooled.read();
-    const pointwise = 1 - f.reduce((a, v) => a + v, 0) / f.length;
+    const pointwise = 1 - Array.from(f).reduce((a, v) => a + v, 0) / f.length;
     scope(() => [p.xAdv, p.fooled, p.loss].forEach((t) => t.dispose()));
     const w = await wpgd(model, data, { q: 2, s: 1, delta, steps: 20, loss: 'redlr' });
     const ce = await wpgd(model, data, { q: 2, s: 1, delta, steps: 20, loss: 'ce' });
@@ -143,7 +165,7 @@ describe('W-PGD on a trained model', () => {
     expect(w.accuracy).toBe(Math.min(...w.trajectory));
     // The per-example mask is that of the best iterate.
     const c = await w.correct.read();
-    expect(c.reduce((a, v) => a + v, 0) / c.length).toBe(w.accuracy);
+    expect(Array.from(c).reduce((a, v) => a + v, 0) / c.length).toBe(w.accuracy);
     free(w);
     free(ce);
   });
