@@ -37,11 +37,14 @@ export interface GreedyWOptions {
   steps?: number;
   /** PGD's loss; default 'ce'. */
   loss?: AttackLoss;
-  /** PGD's start: 'uniform' in each image's ball (default) or 'none'. */
+  /**
+   * PGD's start: 'none' (default) starts at x, so the search is deterministic and the bracket exact (PGD failed at
+   * the lower end it reports); 'uniform' starts at a random point of each image's ball (needs `generator`).
+   */
   start?: 'uniform' | 'none';
   batchSize?: number;
   bnMode?: AttackBnMode;
-  generator: Generator;
+  generator?: Generator;
 }
 
 export interface GreedyWResult {
@@ -69,7 +72,7 @@ export interface GreedyWResult {
   correct: Tensor;
 }
 
-type Settings = Required<Omit<GreedyWOptions, 'batchSize'>> & { batchSize: number | undefined };
+type Settings = Required<Omit<GreedyWOptions, 'batchSize' | 'generator'>> & { batchSize: number | undefined; generator: Generator | undefined };
 
 function settings(opts: GreedyWOptions): Settings {
   const what = 'greedyW';
@@ -77,15 +80,16 @@ function settings(opts: GreedyWOptions): Settings {
   if (typeof delta !== 'number' || !Number.isFinite(delta) || delta < 0) throw new RangeError(`${what}: delta must be a finite number >= 0, got ${String(delta)}`);
   const s = opts.s ?? 1;
   if (s !== 1 && s !== 2) throw new RangeError(`${what}: s must be 1 (l_inf cost) or 2 (l_2 cost), got ${String(s)}`);
-  const rMax = opts.rMax ?? (s === 1 ? Math.min(1, 4 * delta) : 4 * delta);
+  // At delta 0 only the images wrong when clean can be broken, whatever rMax: the default is then any small radius.
+  const rMax = opts.rMax ?? (delta === 0 ? 1 / 255 : s === 1 ? Math.min(1, 4 * delta) : 4 * delta);
   if (typeof rMax !== 'number' || !Number.isFinite(rMax) || rMax <= 0 || (s === 1 && rMax > 1)) throw new RangeError(`${what}: rMax must be a finite number > 0${s === 1 ? ' and <= 1 (l_inf pixel units)' : ''}, got ${String(rMax)}`);
   const int = (name: string, v: number, min: number) => {
     if (!Number.isInteger(v) || v < min) throw new RangeError(`${what}: ${name} must be an integer >= ${min}, got ${String(v)}`);
     return v;
   };
-  const start = opts.start ?? 'uniform';
+  const start = opts.start ?? 'none';
   if (start !== 'uniform' && start !== 'none') throw new RangeError(`${what}: start must be 'uniform' or 'none', got ${JSON.stringify(start)}`);
-  if (!opts.generator) throw new TypeError(`${what}: generator is required (every random draw of an attack comes from it)`);
+  if (start === 'uniform' && !opts.generator) throw new TypeError(`${what}: a 'uniform' start needs a generator (every random draw of an attack comes from it)`);
   return {
     delta, s, rMax, bisections: int('bisections', opts.bisections ?? 8, 0), steps: int('steps', opts.steps ?? 10, 1),
     loss: checkLoss(what, opts.loss ?? 'ce', undefined), start, batchSize: opts.batchSize, bnMode: opts.bnMode ?? 'eval', generator: opts.generator,

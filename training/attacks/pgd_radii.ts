@@ -22,7 +22,8 @@ export interface PgdRadiiOptions {
   /** 'uniform': a random start in each example's ball (as threat.ts's, scaled per example); 'none': x. */
   start: 'uniform' | 'none';
   loss: AttackLoss;
-  generator: Generator;
+  /** Required for a 'uniform' start. */
+  generator?: Generator;
 }
 
 /** x + a random point of radius r_i's ball (L-inf: U(-r_i, r_i) per pixel; L2: r_i n/||n||, n ~ N(0, I)), in [0, 1]. */
@@ -41,7 +42,8 @@ function startAt(x: Tensor, radii: Tensor, norm: Norm, generator: Generator): Te
 export function pgdAtRadii(model: Module, x: Tensor, y: Tensor, radii: Tensor, opts: PgdRadiiOptions): AttackResult {
   const lossOf = (logits: Tensor) => attackLoss(opts.loss, logits, y);
   const alpha = keep(noGrad(() => o.mul(radii, opts.stepRatio ?? 2.5 / opts.steps)));
-  let cur = keep(opts.start === 'uniform' ? startAt(x, radii, opts.norm, opts.generator) : o.clone(x));
+  if (opts.start === 'uniform' && !opts.generator) throw new TypeError("pgdAtRadii: a 'uniform' start needs a generator");
+  let cur = keep(opts.start === 'uniform' ? startAt(x, radii, opts.norm, opts.generator!) : o.clone(x));
   let worst: WorstCase | null = null;
   try {
     for (let k = 0; k < opts.steps; k++) {
