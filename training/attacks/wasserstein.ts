@@ -95,22 +95,25 @@ function wpgdRun(model: Module, set: EvalSet, st: WpgdSettings, best: BestIterat
       // Pass 2: the step; q = 1 projects here, q = 2 collects the radii of the stepped set.
       const stepped: Tensor[] = [];
       const radii: Tensor[] = [];
-      B.forEach((b, i) => {
-        const [x, c, { g, gNorm, a }] = [b.x, cur.t[i]!, p1[i]!];
-        if (st.q === 1) {
-          cur.set(i, st.s === 2 && st.l2Pointwise === 'sphere' ? scope(() => projectSphere(x, ascentStep(x, c, g, a, 2), st.delta)) : ascentStep(x, c, g, a, st.s, st.delta, gNorm));
-          return;
+      try {
+        B.forEach((b, i) => {
+          const [x, from, { g, gNorm, a }] = [b.x, cur.t[i]!, p1[i]!];
+          if (st.q === 1) {
+            cur.set(i, st.s === 2 && st.l2Pointwise === 'sphere' ? scope(() => projectSphere(x, ascentStep(x, from, g, a, 2), st.delta)) : ascentStep(x, from, g, a, st.s, st.delta, gNorm));
+            return;
+          }
+          stepped.push(keep(st.clampFirst ? scope(() => ascentStep(x, from, g, a, st.s, noBall(x), gNorm)) : ascentStep(x, from, g, a, st.s)));
+          radii.push(keep(perturbationRadii(x, stepped[i]!, st.s, st.cap)));
+        });
+        if (st.q === 2) {
+          // Pass 3: the global contraction onto the W_2 ball.
+          const kappa = scope(() => contractionFactor(joinRows(radii), st.delta));
+          B.forEach((b, i) => cur.set(i, projectContracted(b.x, stepped[i]!, st.s, kappa, radii[i]!)));
+          kappa.dispose();
         }
-        const next = st.clampFirst ? scope(() => ascentStep(x, c, g, a, st.s, noBall(x), gNorm)) : ascentStep(x, c, g, a, st.s);
-        stepped.push(keep(next));
-        radii.push(keep(perturbationRadii(x, next, st.s, st.cap)));
-      });
-      scope(() => p1.forEach((r) => [r.g, r.gNorm, r.a].forEach((v) => v.dispose())));
-      if (st.q === 1) continue;
-      // Pass 3: the global contraction onto the W_2 ball.
-      const kappa = keep(scope(() => contractionFactor(joinRows(radii), st.delta)));
-      B.forEach((b, i) => cur.set(i, projectContracted(b.x, stepped[i]!, st.s, kappa, radii[i]!)));
-      [kappa, ...stepped, ...radii].forEach((v) => v.dispose());
+      } finally {
+        [...stepped, ...radii, ...p1.flatMap((r) => [r.g, r.gNorm, r.a])].forEach((v) => v.dispose());
+      }
     }
   } finally {
     cur.dispose();
