@@ -74,3 +74,25 @@ export type { AugmentOptions, AugmentDraw } from './training/data/augment.js';
 export { square, squareSettings } from './training/attacks/square.js';
 export type { SquareOptions } from './training/attacks/square.js';
 export { withAttackModeAsync } from './training/bn_mode.js';
+export { wpgd, wfgsm, wpgdSettings, setDistance, W_LOSSES } from './training/attacks/wasserstein.js';
+export type { WpgdOptions, WpgdResult, WpgdSettings, WLoss } from './training/attacks/wasserstein.js';
+export { wpgdBudget } from './training/attacks/w_budget.js';
+export type { WpgdBudgetOptions } from './training/attacks/w_budget.js';
+export {
+  steepestAscent, directionCoefficient, directionLength, directionScale, dualNormPerExample, ascentStep, perturbationRadii,
+  contractionFactor, projectContracted, projectSphere, wProjectBatch, wStepBatch, upsilonOf, batchUpsilon, wAggregate, costNorm,
+  checkWThreat, noBall, W_TINY,
+} from './training/attacks/w_step.js';
+export type { WOrder, WThreat, WProjectionOptions, WStepOptions } from './training/attacks/w_step.js';
+export { upsilon, upsilonEstimate } from './training/attacks/upsilon.js';
+export type { UpsilonOptions, UpsilonResult, AccuracyEstimate } from './training/attacks/upsilon.js';
+export { greedyW, chooseCheapest } from './training/attacks/greedy_w.js';
+export type { GreedyWOptions, GreedyWResult } from './training/attacks/greedy_w.js';
+export { pgdAtRadii } from './training/attacks/pgd_radii.js';
+export type { PgdRadiiOptions } from './training/attacks/pgd_radii.js';
+export { distributionalAccuracy } from './training/attacks/distributional.js';
+export type { DistributionalOptions, DistributionalResult, DistributionalRow, DistributionalAttack } from './training/attacks/distributional.js';
+export { evalSet } from './training/attacks/eval_set.js';
+export type { EvalData, EvalSet, LabelledBatch } from './training/attacks/eval_set.js';
+export { BestIterate } from './training/attacks/best_iterate.js';
+export type { TrajectoryResult, IterateRow } from './training/attacks/best_iterate.js';
