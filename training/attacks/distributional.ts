@@ -14,6 +14,8 @@ import type { AttackBnMode } from '../bn_mode.js';
 import { evalSet, joinRows, type EvalData } from './eval_set.js';
 import { greedyW, type GreedyWOptions } from './greedy_w.js';
 import { pgd } from './pgd.js';
+import { misclassified } from './objective.js';
+import { withAttackMode } from '../bn_mode.js';
 import { upsilon, upsilonEstimate, type AccuracyEstimate, type UpsilonResult } from './upsilon.js';
 import { wpgd } from './wasserstein.js';
 import { costNorm, type WOrder } from './w_step.js';
@@ -55,14 +57,18 @@ export interface DistributionalResult {
 async function pointwiseAccuracy(model: Module, data: EvalData, opts: DistributionalOptions, s: WOrder): Promise<number> {
   const set = evalSet('distributionalAccuracy', data, opts.batchSize);
   try {
-    const fooled = scope(() => o.sum(joinRows(set.batches.map((b) => pgd(model, b.x, b.y, {
-      norm: costNorm(s), eps: opts.delta, steps: opts.pgdSteps ?? 20, restarts: opts.pgdRestarts ?? 1,
-      bnMode: opts.bnMode, generator: opts.generator,
-    }).fooled))));
+    // Robust: correctly classified at x and at the attack's point (a random start alone must not revive a mistake).
+    const robust = scope(() => o.sum(joinRows(set.batches.map((b) => {
+      const r = pgd(model, b.x, b.y, {
+        norm: costNorm(s), eps: opts.delta, steps: opts.pgdSteps ?? 20, restarts: opts.pgdRestarts ?? 1,
+        bnMode: opts.bnMode, generator: opts.generator,
+      });
+      return withAttackMode(model, opts.bnMode ?? 'eval', () => o.mul(o.sub(1, misclassified(model.forward(b.x), b.y)), o.sub(1, r.fooled)));
+    }))));
     try {
-      return 1 - (await fooled.item()) / set.n;
+      return (await robust.item()) / set.n;
     } finally {
-      fooled.dispose();
+      robust.dispose();
     }
   } finally {
     set.release();
