@@ -138,3 +138,4 @@ export * from './masked_select.js';
 export * from './weighted_sum.js';
 export * from './attack_losses.js';
 export * from './cast.js';
+export * from './fab_projection.js';

@@ -1,0 +1,17 @@
+/** Wrapper of fab_projection.wgsl: FAB's projection onto a hyperplane intersected with [0, 1]^D, a team of threads per row. */
+import { Kernel, type Dispatcher } from './kernel.js';
+import { rowGrid } from './softmax.js';
+
+const projection = Kernel.fromFile('fab_projection', 'fab_projection.wgsl');
+
+export interface FabProjectionBuffers { points: GPUBufferBinding; w: GPUBufferBinding; b: GPUBufferBinding; d: GPUBufferBinding }
+
+/**
+ * d [rows, features]: the step of each row of points onto hyperplane (w, b)[row % planes] within the box.
+ * `cpu` (a software adapter): one thread per row, since there a barrier costs more than a longer sweep.
+ */
+export function runFabProjection(dev: Dispatcher, buf: FabProjectionBuffers, rows: number, features: number, planes: number, norm: 'linf' | 'l2', cpu: boolean): void {
+  if (rows === 0 || features === 0) return;
+  const team = cpu ? 1 : 64;
+  dev.run(projection, { buffers: { ...buf }, params: { rows, features, planes }, overrides: { L2: norm === 'l2', TEAM: team }, workgroups: rowGrid(rows, team) });
+}
