@@ -78,6 +78,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let flip = c_signed < 0.0;
   let c = abs(c_signed);
 
+  // Each coordinate's room, 0 for those that do not move (so they add nothing to G), kept in d until the end:
+  // every lane reads back only what it wrote, so no barrier is needed.
+  if (valid) {
+    for (var i = lane; i < f; i += TEAM) {
+      let ti = points[pbase + i];
+      let wi = w[wbase + i];
+      d[pbase + i] = select(0.0, select(1.0 - ti, ti, (wi > 0.0) != flip), is_active(wi));
+    }
+  }
+
   var lo = 0u;
   // L-inf: min(lam, room) cannot overflow, so the search may start from the largest float.
   var hi = select(FLT_MAX_BITS, bitcast<u32>(setup.y), L2);
@@ -89,13 +99,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var j = 0u; j < PROBES; j++) { lam[j] = bitcast<f32>(probe(lo, top, j)); }
     var g = vec4<f32>(0.0);
     for (var i = lane; i < f; i += TEAM) {
-      let ti = points[pbase + i];
-      let wi = w[wbase + i];
-      if (is_active(wi)) {
-        let room = select(1.0 - ti, ti, (wi > 0.0) != flip);
-        let aw = abs(wi);
-        g += aw * vec4<f32>(step_len(lam.x, wi, room), step_len(lam.y, wi, room), step_len(lam.z, wi, room), step_len(lam.w, wi, room));
-      }
+      let aw = abs(w[wbase + i]);
+      let room = vec4<f32>(d[pbase + i]);
+      if (L2) { g += aw * min(lam * aw, room); } else { g += aw * min(lam, room); }
     }
     let gs = team_reduce(lid.x, g, SUM_SUM);
     if (open) {
@@ -114,14 +120,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
   if (!valid) { return; }
   for (var i = lane; i < f; i += TEAM) {
-    let ti = points[pbase + i];
     let wi = w[wbase + i];
-    var di = 0.0;
-    if (is_active(wi)) {
-      let down = (wi > 0.0) != flip;
-      let len = step_len(lam_star, wi, select(1.0 - ti, ti, down));
-      di = select(len, -len, down);
-    }
-    d[pbase + i] = di;
+    let len = step_len(lam_star, wi, d[pbase + i]);
+    d[pbase + i] = select(len, -len, (wi > 0.0) != flip);
   }
 }

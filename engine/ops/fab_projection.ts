@@ -16,7 +16,7 @@ import { ref, type RefTensor } from '../ref/tensor.js';
 import { CpuRandom } from '../ref/random.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
-import { runFabProjection } from '../../kernels/fab_projection.js';
+import { runFabProjection } from '../../kernels/fab.js';
 
 export type ProjectionNorm = 'linf' | 'l2';
 export interface FabProjectionAttrs { norm: ProjectionNorm }

@@ -139,3 +139,4 @@ export * from './weighted_sum.js';
 export * from './attack_losses.js';
 export * from './cast.js';
 export * from './fab_projection.js';
+export * from './fab_step.js';

@@ -10,7 +10,7 @@ import { tensor } from '../../../engine/create.js';
 import { fabProjection, refFabProjection } from '../../../engine/ops/index.js';
 import { empty } from '../../../engine/create.js';
 import { ref } from '../../../engine/ref/tensor.js';
-import { runFabProjection } from '../../../kernels/fab_projection.js';
+import { runFabProjection } from '../../../kernels/fab.js';
 import { CpuRandom } from '../../../engine/ref/random.js';
 
 const dev = useDevice();

@@ -1,4 +1,4 @@
-/** Wrapper of fab_projection.wgsl: FAB's projection onto a hyperplane intersected with [0, 1]^D, a team of threads per row. */
+/** Wrappers of FAB's kernels: fab_projection.wgsl (the projection onto a hyperplane inside [0, 1]^D) and fab_step.wgsl (the biased step), a team of threads per row. */
 import { Kernel, type Dispatcher } from './kernel.js';
 import { rowGrid } from './softmax.js';
 
@@ -14,4 +14,15 @@ export function runFabProjection(dev: Dispatcher, buf: FabProjectionBuffers, row
   if (rows === 0 || features === 0) return;
   const team = cpu ? 1 : 64;
   dev.run(projection, { buffers: { ...buf }, params: { rows, features, planes }, overrides: { L2: norm === 'l2', TEAM: team }, workgroups: rowGrid(rows, team) });
+}
+
+const step = Kernel.fromFile('fab_step', 'fab_step.wgsl');
+
+export interface FabStepBuffers { x1: GPUBufferBinding; x0: GPUBufferBinding; d: GPUBufferBinding; moved: GPUBufferBinding; dist: GPUBufferBinding }
+
+/** FAB's biased step of `rows` examples of `features` values from their two projections (fab_step.wgsl). */
+export function runFabStep(dev: Dispatcher, buf: FabStepBuffers, rows: number, features: number, eta: number, alphaMax: number, norm: 'linf' | 'l2', cpu: boolean): void {
+  if (rows === 0) return;
+  const team = cpu ? 1 : 64;
+  dev.run(step, { buffers: { ...buf }, params: { rows, features, eta, alpha_max: alphaMax }, overrides: { L2: norm === 'l2', TEAM: team }, workgroups: rowGrid(rows, team) });
 }
