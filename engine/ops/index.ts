@@ -140,3 +140,4 @@ export * from './attack_losses.js';
 export * from './cast.js';
 export * from './fab_projection.js';
 export * from './fab_step.js';
+export * from './fab_update.js';
