@@ -56,3 +56,4 @@ export { generatorStateProblem } from './engine/rng.js';
 export { loadCifar10, loadCifar100, readCifarFiles, CIFAR10_CLASSES } from './training/data/cifar.js';
 export type { CifarFormat, CifarOptions } from './training/data/cifar.js';
 export { DataFileError } from './training/data/data_file.js';
+export { fab, fabSettings, type FabOptions } from './training/attacks/fab.js';
