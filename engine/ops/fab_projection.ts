@@ -6,19 +6,21 @@
  * plane in one dispatch (M = 2N). Forward only (FAB never differentiates through it).
  *
  * The kernel (kernels/fab_projection.wgsl) finds the multiplier of the KKT solution by a bisection on its
- * float32 bits; the float64 reference here walks the sorted breakpoints instead (the paper's method), so the
- * two share only the mathematics. Coordinates with w_i = 0 (L-inf) or |w_i| <= 1e-8 (L2) never move, as in
+ * float32 bits; the float64 reference (engine/ref/fab_projection.ts) walks the sorted breakpoints instead (the
+ * paper's method), so the two share only the mathematics. Coordinates with w_i = 0 (L-inf) or |w_i| <= 1e-8 (L2) never move, as in
  * AutoAttack. Points are meant to lie in [0, 1] (FAB's iterates and images do).
  */
 import { defineOp, type AuditCase } from '../op.js';
 import { empty } from '../create.js';
-import { ref, type RefTensor } from '../ref/tensor.js';
+import { refFabProjection } from '../ref/fab_projection.js';
 import { CpuRandom } from '../ref/random.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { runFabProjection } from '../../kernels/fab.js';
 
-export type ProjectionNorm = 'linf' | 'l2';
+import type { ProjectionNorm } from '../ref/fab_projection.js';
+
+export type { ProjectionNorm };
 export interface FabProjectionAttrs { norm: ProjectionNorm }
 
 function checkShapes(what: string, p: Shape, w: Shape, b: Shape, norm: unknown): { rows: number; features: number; planes: number } {
@@ -30,53 +32,6 @@ function checkShapes(what: string, p: Shape, w: Shape, b: Shape, norm: unknown):
   const planes = w[0]!;
   if (planes === 0 ? rows !== 0 : rows % planes !== 0) throw new RangeError(`${what}: the rows of points (${rows}) must be a multiple of the hyperplanes (${planes})`);
   return { rows, features, planes };
-}
-
-const isActive = (norm: ProjectionNorm, w: number): boolean => (norm === 'l2' ? Math.abs(w) > 1e-8 : w !== 0);
-
-/** Float64: one row, by the sorted breakpoints of G(lam) = sum_i |w_i| min(lam k_i, room_i). */
-function projectRow(t: ArrayLike<number>, w: ArrayLike<number>, b: number, norm: ProjectionNorm): Float64Array {
-  const n = t.length;
-  let c = -b;
-  for (let i = 0; i < n; i++) c += w[i]! * t[i]!;
-  const flip = c < 0;
-  c = Math.abs(c);
-  const d = new Float64Array(n);
-  if (c <= 0) return d;
-  const coords: { i: number; aw: number; k: number; room: number; down: boolean; sat: number }[] = [];
-  for (let i = 0; i < n; i++) {
-    if (!isActive(norm, w[i]!)) continue;
-    const aw = Math.abs(w[i]!);
-    const k = norm === 'l2' ? aw : 1;
-    const down = (w[i]! > 0) !== flip;
-    const room = down ? t[i]! : 1 - t[i]!;
-    coords.push({ i, aw, k, room, down, sat: room / k });
-  }
-  coords.sort((p, q) => p.sat - q.sat);
-  let slope = coords.reduce((s, q) => s + q.aw * q.k, 0);
-  let saturated = 0;
-  let lam = coords.length ? coords[coords.length - 1]!.sat : 0;
-  for (const q of coords) {
-    if (saturated + q.sat * slope >= c) { lam = (c - saturated) / slope; break; }
-    saturated += q.aw * q.room;
-    slope -= q.aw * q.k;
-  }
-  for (const q of coords) {
-    const len = Math.min(lam * q.k, q.room);
-    d[q.i] = q.down ? -len : len;
-  }
-  return d;
-}
-
-export function refFabProjection(points: RefTensor, w: RefTensor, b: RefTensor, norm: ProjectionNorm): RefTensor {
-  const { rows, features, planes } = checkShapes('fab_projection (reference)', points.shape, w.shape, b.shape, norm);
-  const out = ref([rows, features]);
-  for (let r = 0; r < rows; r++) {
-    const h = r % planes;
-    const row = projectRow(points.data.subarray(r * features, (r + 1) * features), w.data.subarray(h * features, (h + 1) * features), b.data[h]!, norm);
-    out.data.set(row, r * features);
-  }
-  return out;
 }
 
 // ---- audit inputs: points in [0, 1] with pixels on the faces, planes that cut the box with and without
@@ -142,7 +97,12 @@ const fabProjectionOp = defineOp<FabProjectionAttrs>({
     runFabProjection(p!.device, { points: p!.storage.binding(), w: w!.storage.binding(), b: b!.storage.binding(), d: d.storage.binding() }, rows, features, planes, a.norm, p!.device.info.fallback);
     return d;
   },
-  reference: { forward: ([p, w, b], a) => refFabProjection(p!, w!, b!, a.norm) },
+  reference: {
+    forward: ([p, w, b], a) => {
+      checkShapes('fab_projection (reference)', p!.shape, w!.shape, b!.shape, a.norm);
+      return refFabProjection(p!, w!, b!, a.norm);
+    },
+  },
   nondiff: [0, 1, 2],
   audit: [...cases('linf'), ...cases('l2')],
 });

@@ -244,7 +244,7 @@ export function fab(model: Module, x: Tensor, y: Tensor, opts: FabOptions): Atta
       }
       return noGrad(() => {
         const fooled = o.le(best.dist, s.eps);
-        return { xAdv: o.where(perExample(fooled, x), best.adv, x), fooled, loss: o.neg(best.dist) };
+        return { xAdv: o.where(perExample(fooled, x), best.adv, x), fooled, loss: o.sub(0, best.dist) };
       });
     } finally {
       best.adv.dispose();
