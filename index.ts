@@ -96,3 +96,4 @@ export { evalSet } from './training/attacks/eval_set.js';
 export type { EvalData, EvalSet, LabelledBatch } from './training/attacks/eval_set.js';
 export { BestIterate } from './training/attacks/best_iterate.js';
 export type { TrajectoryResult, IterateRow } from './training/attacks/best_iterate.js';
+export { fab, fabSettings, type FabOptions } from './training/attacks/fab.js';

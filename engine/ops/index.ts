@@ -139,3 +139,6 @@ export * from './weighted_sum.js';
 export * from './attack_losses.js';
 export * from './cast.js';
 export * from './square_attack.js';
+export * from './fab_projection.js';
+export * from './fab_step.js';
+export * from './fab_update.js';
