@@ -154,14 +154,12 @@ export async function autoAttack(model: Module, x: Tensor, y: Tensor, opts: Auto
     let xAdv = keep(noGrad(() => o.clone(x)));
     const rows: AutoAttackRow[] = [];
     try {
-      let count = n === 0 ? 0 : await noGrad(() => o.sum(robust)).item();
+      let count = n === 0 ? 0 : await robustCount(robust);
       const cleanAccuracy = n === 0 ? 0 : count / n;
       for (const attack of attacks) {
         const t0 = performance.now();
         if (count > 0) {
-          const { indices } = noGrad(() => o.compactIndices(robust));
-          const idx = keep(noGrad(() => o.slice(indices, 0, 0, count)));
-          indices.dispose();
+          const idx = keep(noGrad(() => scope(() => o.slice(o.compactIndices(robust).indices, 0, 0, count))));
           try {
             for (let s = 0; s < count; s += batchSize) {
               const batch = noGrad(() => scope(() => {
@@ -191,7 +189,7 @@ export async function autoAttack(model: Module, x: Tensor, y: Tensor, opts: Auto
           } finally {
             idx.dispose();
           }
-          count = await noGrad(() => o.sum(robust)).item();
+          count = await robustCount(robust);
         }
         rows.push({ attack, robustAccuracy: n === 0 ? 0 : count / n, seconds: (performance.now() - t0) / 1000 });
       }
@@ -212,3 +210,13 @@ export async function autoAttack(model: Module, x: Tensor, y: Tensor, opts: Auto
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+
+/** The number of still-robust examples (the one readback of an attack). */
+async function robustCount(robust: Tensor): Promise<number> {
+  const s = noGrad(() => o.sum(robust));
+  try {
+    return await s.item();
+  } finally {
+    s.dispose();
+  }
+}

@@ -15,7 +15,7 @@ import { apgd } from '../../../training/attacks/apgd.js';
 import { budgetExcess, budgetReport } from '../../../training/attacks/threat.js';
 import { fashion, trainedMlp } from './models.js';
 
-useDevice();
+const dev = useDevice();
 
 /** Wraps a model: softmax outputs (probabilities), or noise added to every forward (a randomised defence). */
 class Wrapped extends Module {
@@ -53,7 +53,8 @@ describe('AutoAttack', () => {
     rep.xAdv.dispose();
   });
 
-  it('the survivors of an attack are compacted: the next attack sees only them, reads only their count', async () => {
+  it('the survivors of an attack are compacted: the next attack sees only them; nothing leaks', async () => {
+    const before = dev().stats().liveTensors;
     const seen: number[] = [];
     const rep = await autoAttack(model, data.x, data.y, {
       norm: 'linf', eps: 0.05, attacks: ['apgd-ce', 'apgd-dlr'], steps: 5, batchSize: 16, generator: new Generator(2),
@@ -62,6 +63,7 @@ describe('AutoAttack', () => {
     expect(seen[0]).toBe(Math.round(rep.cleanAccuracy * 48));
     if (seen.length > 1) expect(seen[1]).toBe(Math.round(rep.rows[0]!.robustAccuracy * 48));
     rep.xAdv.dispose();
+    expect(dev().stats().liveTensors).toBe(before);
   });
 
   it('warns about probabilities instead of logits, and about a randomised model', async () => {

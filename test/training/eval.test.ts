@@ -1,0 +1,63 @@
+/**
+ * The evaluation protocol: every row's per-example correctness (clean-correct and robust) agrees with its
+ * accuracy, rows come in order with settings and times, the sanity checks of METHODS §8 run and hold on a
+ * trained model, a deliberately broken attack trips them, and the distributional rows sit at or below
+ * pointwise PGD at the same budget.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useDevice } from '../helpers.js';
+import type { Sequential } from '../../nn/layers/index.js';
+import { evaluate, rowChecks } from '../../training/eval.js';
+import { fashion, trainedMlp } from './attacks/models.js';
+
+const dev = useDevice();
+
+describe('evaluate', () => {
+  let model: Sequential;
+  let data: ReturnType<typeof fashion>;
+  beforeAll(async () => {
+    model = await trainedMlp();
+    data = fashion('test', 96);
+  });
+
+  it('clean, FGSM, PGD, AutoAttack and distributional rows, each with per-example correctness; the sanity checks hold', async () => {
+    const before = dev().stats().liveTensors;
+    const rep = await evaluate(model, data.x, data.y, {
+      norm: 'linf', eps: 0.05, attacks: ['clean', 'fgsm', 'pgd', 'autoattack', 'distributional'], pgdSteps: 10, autoAttackSteps: 10, autoAttackQueries: 50,
+      deltas: [0.05], batchSize: 48, checkExamples: 96, seed: 1,
+    });
+    expect(rep.rows.map((r) => r.attack)).toEqual(['clean', 'fgsm', 'pgd-10', 'autoattack (standard)', 'distributional delta 0.05']);
+    for (const r of rep.rows.slice(0, 4)) {
+      expect(r.correct.length).toBe(96);
+      expect(r.correct.reduce((s, v) => s + v, 0) / 96).toBeCloseTo(r.accuracy, 10);
+      expect(r.seconds).toBeGreaterThan(0);
+    }
+    // An example robust to an attack is correct clean.
+    const clean = rep.rows[0]!.correct;
+    for (const r of rep.rows.slice(1, 4)) r.correct.forEach((v, i) => { if (v) expect(clean[i]).toBe(1); });
+    const names = rep.checks.map((c) => c.name);
+    expect(names).toEqual(expect.arrayContaining(['PGD <= FGSM', 'AutoAttack <= PGD', 'monotone in eps', 'more iterations do not help the model', 'about 0% at a large eps (0.5)', 'distributional <= pointwise at delta 0.05']));
+    expect(rep.checks.filter((c) => !c.ok), JSON.stringify(rep.checks)).toEqual([]);
+    expect(rep.warnings).toEqual([]);
+    expect(dev().stats().liveTensors).toBe(before);
+  });
+
+  it('the row checks fail where an attack is weaker than it should be, naming both numbers', () => {
+    const rows = [
+      { attack: 'fgsm', accuracy: 0.4, settings: {} },
+      { attack: 'pgd-20', accuracy: 0.5, settings: {} },
+      { attack: 'autoattack (standard)', accuracy: 0.45, settings: { afterEach: [{ attack: 'apgd-ce', robustAccuracy: 0.5 }, { attack: 'square', robustAccuracy: 0.45 }] } },
+      { attack: 'distributional delta 0.1', accuracy: 0.3, settings: { delta: 0.1, by: 'W-PGD CE', components: [{ attack: 'PGD', accuracy: 0.2 }] } },
+    ];
+    const failed = Object.fromEntries(rowChecks(rows).map((c) => [c.name, c]));
+    expect(failed['PGD <= FGSM']).toMatchObject({ ok: false, detail: 'PGD 50.00%, FGSM 40.00%' });
+    expect(failed['AutoAttack <= PGD']!.ok).toBe(true);
+    expect(failed['Square does not beat the white-box attacks']).toMatchObject({ ok: false, detail: '50.00% before Square, 45.00% after' });
+    expect(failed['distributional <= pointwise at delta 0.1']!.ok).toBe(false);
+  });
+
+  it('refuses an unknown attack and a bad eps, naming them', async () => {
+    await expect(evaluate(model, data.x, data.y, { norm: 'linf', eps: 0.05, attacks: ['pgd-100' as never] })).rejects.toThrow(/unknown attack "pgd-100"/);
+    await expect(evaluate(model, data.x, data.y, { norm: 'linf', eps: 2 })).rejects.toThrow(/L-inf eps above 1/);
+  });
+});
