@@ -1,18 +1,19 @@
 /** Model constructors by name (the CLI's `--model`). */
-import { SmallCNN, TradesSmallCNN } from './small_cnn.js';
+import { ConvNet, SmallCNN, TradesSmallCNN } from './small_cnn.js';
 import { ResNet18 } from './resnet.js';
 import { PreActResNet18 } from './preact_resnet.js';
 import { WideResNet, type WideResNetOptions } from './wide_resnet.js';
 import type { Module } from '../module.js';
 import type { ModelOptions } from './common.js';
 
-export { SmallCNN, TradesSmallCNN, ResNet18, PreActResNet18, WideResNet };
+export { ConvNet, SmallCNN, TradesSmallCNN, ResNet18, PreActResNet18, WideResNet };
 export { CIFAR10_MEAN, CIFAR10_STD, type ModelOptions } from './common.js';
 export type { WideResNetOptions };
 
 /** Input shape [C, H, W] each model is built for. */
 export const MODELS: Record<string, { input: [number, number, number]; build: (o: ModelOptions) => Module }> = {
   smallcnn: { input: [1, 28, 28], build: (o) => new SmallCNN(o) },
+  convnet: { input: [1, 28, 28], build: (o) => new ConvNet(o) },
   trades_smallcnn: { input: [1, 28, 28], build: (o) => new TradesSmallCNN(o) },
   resnet18: { input: [3, 32, 32], build: (o) => new ResNet18(o) },
   preact_resnet18: { input: [3, 32, 32], build: (o) => new PreActResNet18(o) },

@@ -34,6 +34,34 @@ export class SmallCNN extends Module {
   }
 }
 
+/**
+ * ConvNet: conv 1->32 3x3, act, max-pool 2, conv 32->64 3x3, act, max-pool 2, fc 64*7*7 -> 128, act, fc -> 10:
+ * the usual two-layer CNN of Fashion-MNIST tutorials, which (unlike SmallCNN's global average pool) keeps
+ * where features are; the default model of `npm start` and `robustgpu train`.
+ */
+export class ConvNet extends Module {
+  private readonly body: Sequential;
+
+  constructor(o: ModelOptions & { inChannels?: number; width?: number } = {}) {
+    super();
+    const init = { device: o.device, generator: o.generator };
+    const act = () => new Activation(o.activation ?? 'relu', init);
+    const norm = inputNormalization(o);
+    const w = o.width ?? 32;
+    const side = (o.inChannels ?? 1) === 3 ? 8 : 7;
+    this.body = this.registerModule('features', Sequential.named([
+      ...(norm ? [['normalize', norm] as [string, Module]] : []),
+      ['conv1', new Conv2d(o.inChannels ?? 1, w, 3, { padding: 1, ...init })], ['act1', act()], ['pool1', new MaxPool2d(2)],
+      ['conv2', new Conv2d(w, 2 * w, 3, { padding: 1, ...init })], ['act2', act()], ['pool2', new MaxPool2d(2)],
+      ['flatten', new Flatten(1)], ['fc1', new Linear(2 * w * side * side, 128, init)], ['act3', act()], ['fc2', new Linear(128, o.numClasses ?? 10, init)],
+    ]));
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.body.forward(x);
+  }
+}
+
 export class TradesSmallCNN extends Module {
   private readonly normalize: (x: Tensor) => Tensor;
   private readonly featureExtractor: Sequential;
