@@ -10,6 +10,11 @@ set -euo pipefail
 out=${OUT:-/tmp/robustgpu-gpu}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+# WebGPU reports no memory size: tell the engine the card's (90% of it), so that its pool keeps a big step's buffers.
+if [ -z "${ROBUSTGPU_MEMORY_BUDGET:-}" ] && command -v nvidia-smi > /dev/null; then
+  mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -n 1 | tr -dc 0-9)
+  if [ -n "$mib" ]; then export ROBUSTGPU_MEMORY_BUDGET="$((mib * 9 / 10))M"; fi
+fi
 # shellcheck disable=SC2086  # the ARGS variables hold several words on purpose
 "${PYTHON:-python3}" bench/torch/torch_bench.py --out "$out/torch.json" ${TORCH_ARGS:-} 2>&1 | tee "$out/torch.log"
 node dist/bin/robustgpu.js info > "$out/info.txt" 2>&1
