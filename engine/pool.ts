@@ -40,6 +40,8 @@ export class BufferPool {
   pendingBytes = 0;
   /** Highest allocatedBytes since creation or the last resetPeak(). */
   peakBytes = 0;
+  /** Highest bytes handed out and not released (neither free nor parked) since then: what a caching allocator calls allocated. */
+  peakInUseBytes = 0;
   buffersCreated = 0;
   buffersDestroyed = 0;
 
@@ -51,16 +53,17 @@ export class BufferPool {
   acquire(bytes: number): GPUBuffer {
     const size = sizeClass(bytes);
     this.lastUse.set(size, ++this.tick);
-    const hit = this.free.get(size)?.pop();
-    if (hit) {
+    let buf = this.free.get(size)?.pop();
+    if (buf) {
       this.freeBytes -= size;
-      return hit;
+    } else {
+      this.evict(size);
+      buf = this.device.createBuffer({ size, usage: this.usage, label: `${this.label}:${size}` });
+      this.allocatedBytes += size;
+      this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
+      this.buffersCreated++;
     }
-    this.evict(size);
-    const buf = this.device.createBuffer({ size, usage: this.usage, label: `${this.label}:${size}` });
-    this.allocatedBytes += size;
-    this.peakBytes = Math.max(this.peakBytes, this.allocatedBytes);
-    this.buffersCreated++;
+    this.peakInUseBytes = Math.max(this.peakInUseBytes, this.allocatedBytes - this.freeBytes - this.pendingBytes);
     return buf;
   }
 
@@ -121,9 +124,10 @@ export class BufferPool {
     this.freeBytes = 0;
   }
 
-  /** Starts a new peak measurement from the bytes held now. */
+  /** Starts new peak measurements from the bytes held (and in use) now. */
   resetPeak(): void {
     this.peakBytes = this.allocatedBytes;
+    this.peakInUseBytes = this.allocatedBytes - this.freeBytes - this.pendingBytes;
   }
 
   get pendingCount(): number {

@@ -27,17 +27,6 @@ async function deviceWithBudget(bytes: number): Promise<Device> {
   return d;
 }
 
-/** Counts the bytes of buffers handed out and not yet returned (the live set, in size-class bytes), and their peak. */
-function trackInUse(d: Device): { peak: () => number } {
-  let inUse = 0;
-  let peak = 0;
-  const acquire = d.acquire.bind(d);
-  const release = d.release.bind(d);
-  d.acquire = (bytes) => { const b = acquire(bytes); inUse += b.size; peak = Math.max(peak, inUse); return b; };
-  d.release = (b) => { inUse -= b.size; release(b); };
-  return { peak: () => peak };
-}
-
 interface Workload { model: SmallCNN; opt: SGD; batch: Batch; dispose(): void }
 function smallCnnWorkload(device: Device, batch = 4): Workload {
   const model = new SmallCNN({ device, generator: new Generator(1) });
@@ -151,19 +140,19 @@ describe('parking budget', () => {
   it('under a 1 MiB budget parked bytes force submits, and the peak stays within the budget plus the live set', async () => {
     const budget = MIB;
     const d = await deviceWithBudget(budget);
-    const inUse = trackInUse(d);
     await longRecording(d);
     const s = d.stats();
     // 100 x 64 KiB parked in all, a submit each time they pass a quarter of the budget (every 5th intermediate).
     expect(s.flushesForMemory).toBeGreaterThanOrEqual(Math.floor(100 / (Math.floor(budget * PARKED_SHARE / 65536) + 1)));
-    expect(s.peakBytes).toBeLessThanOrEqual(budget + inUse.peak());
+    expect(s.peakBytes).toBeLessThanOrEqual(budget + d.pool.peakInUseBytes);
+    // The live set is two 64 KiB tensors (and the constant): the bound is tight, and the peak well under the 6.4 MB parked in all.
+    expect(d.pool.peakInUseBytes).toBeLessThan(3 * 65536);
     expect(s.parkedBytes).toBe(0);
   });
 
   it('a TRADES step under a 4 MiB budget gives the same losses bit for bit, flushes, and holds less than the budget plus its live set', async () => {
     const budget = 4 * MIB;
     const small = await deviceWithBudget(budget);
-    const inUse = trackInUse(small);
     const [wa, wb] = [smallCnnWorkload(dev(), 8), smallCnnWorkload(small, 8)];
     dev().resetPeakBytes();
     const want = await runSteps(wa, trades, 3);
@@ -172,8 +161,9 @@ describe('parking budget', () => {
     const [sa, sb] = [dev().stats(), small.stats()];
     expect(sb.flushesForMemory).toBeGreaterThan(0);
     // Without the flushes the step parks more than the budget (the default device's peak), with them it does not.
-    expect(sa.peakBytes).toBeGreaterThan(budget + inUse.peak());
-    expect(sb.peakBytes).toBeLessThanOrEqual(budget + inUse.peak());
+    const liveSet = small.pool.peakInUseBytes;
+    expect(sa.peakBytes).toBeGreaterThan(budget + liveSet);
+    expect(sb.peakBytes).toBeLessThanOrEqual(budget + liveSet);
     wa.dispose();
     wb.dispose();
   });
