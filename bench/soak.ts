@@ -54,7 +54,8 @@ export interface SoakReport {
   flushesForMemory: number;
   submissionsPerStep: number;
   msPerStep: number;
-  losses: { step: number; loss: number }[];
+  /** Every read: the loss, and the process RSS right after it (the trend, not only its two ends). */
+  reads: { step: number; loss: number; rssBytes: number }[];
   /** Empty when the soak passed; else one line per broken check. */
   failures: string[];
 }
@@ -98,7 +99,7 @@ export async function runSoak(device: Device, partial: Partial<SoakConfig> = {})
   const step = cfg.step ?? ((m, o, b, k) => tradesStep(m, o, b, { eps: 0.1, alpha: 0.025, steps: k, beta: 6, generator: attackGen }));
   const model = new SmallCNN({ device, generator: new Generator(1) });
   const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
-  const losses: { step: number; loss: number }[] = [];
+  const reads: SoakReport['reads'] = [];
   const failures: string[] = [];
   const start = point(device, 0);
   const s0 = device.stats();
@@ -118,9 +119,10 @@ export async function runSoak(device: Device, partial: Partial<SoakConfig> = {})
       y.dispose();
       if (i % cfg.readEvery === 0 || i === cfg.steps) {
         const v = await loss.item();
-        losses.push({ step: i, loss: v });
+        const r = rss();
+        reads.push({ step: i, loss: v, rssBytes: r });
         if (!Number.isFinite(v)) failures.push(`loss at step ${i} is ${v}`);
-        if (i > warmupSteps) maxRss = Math.max(maxRss, rss());
+        if (i > warmupSteps) maxRss = Math.max(maxRss, r);
       }
       loss.dispose();
       if (i === warmupSteps) {
@@ -148,8 +150,14 @@ export async function runSoak(device: Device, partial: Partial<SoakConfig> = {})
     data: source, warmupSteps, start, warm, end, maxRssBytes: Math.max(maxRss, end.rssBytes),
     buffersCreatedPerStep: (end.buffersCreated - warm.buffersCreated) / measured,
     peakBytes: sEnd.peakBytes, flushesForMemory: sEnd.flushesForMemory - s0.flushesForMemory,
-    submissionsPerStep: (sEnd.submissions - sWarm.submissions) / measured, msPerStep, losses, failures,
+    submissionsPerStep: (sEnd.submissions - sWarm.submissions) / measured, msPerStep, reads, failures,
   };
+}
+
+/** About eight evenly spaced entries, the first and the last included. */
+function sample<T>(a: T[]): T[] {
+  const every = Math.max(1, Math.ceil(a.length / 8));
+  return a.filter((_, i) => i % every === 0 || i === a.length - 1);
 }
 
 export function formatSoak(r: SoakReport): string {
@@ -165,7 +173,8 @@ export function formatSoak(r: SoakReport): string {
     `buffers created per step after warm-up  ${r.buffersCreatedPerStep}`,
     `RSS: highest after warm-up ${mib(r.maxRssBytes)}, margin ${c.rssMarginMiB} MiB`,
     `peak GPU bytes ${mib(r.peakBytes)}, submits forced by the memory budget ${r.flushesForMemory}, ${r.submissionsPerStep.toFixed(2)} submissions and ${r.msPerStep.toFixed(0)} ms per step`,
-    `loss ${r.losses.filter((_, i, a) => i === 0 || i === a.length - 1 || i % Math.ceil(a.length / 8) === 0).map((l) => `${l.step}:${l.loss.toFixed(3)}`).join('  ')}`,
+    `step:loss  ${sample(r.reads).map((l) => `${l.step}:${l.loss.toFixed(3)}`).join('  ')}`,
+    `step:RSS   ${sample(r.reads).map((l) => `${l.step}:${(l.rssBytes / MIB).toFixed(0)}M`).join('  ')}`,
     r.failures.length ? `FAILED:\n${r.failures.map((f) => `  ${f}`).join('\n')}` : 'passed: live tensors, pooled bytes and buffers flat after warm-up, RSS within the margin',
   ].join('\n');
 }

@@ -4,7 +4,7 @@
  */
 import { create, globals } from 'webgpu';
 import { BufferPool } from './pool.js';
-import { estimateMemoryBudget, explicitMemoryBudget, PARKED_SHARE } from './memory_budget.js';
+import { estimateMemoryBudget, explicitMemoryBudget, parkedLimit } from './memory_budget.js';
 import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
 import { Kernel, KernelCompileError, loadedKernels, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
@@ -26,8 +26,8 @@ export interface DeviceOptions {
   /**
    * GPU memory the engine aims to hold, in bytes (env ROBUSTGPU_MEMORY_BUDGET, e.g. '80G'). Free pooled
    * buffers are destroyed above it, and buffers released while recording force a submit when they pass a
-   * quarter of it. Default: an estimate (engine/memory_budget.ts: half the RAM on a software adapter, at
-   * least 8 GiB on a GPU).
+   * quarter of it (at most 1 GiB). Default: an estimate (engine/memory_budget.ts: half the RAM on a
+   * software adapter, at least 8 GiB on a GPU).
    */
   memoryBudgetBytes?: number;
 }
@@ -95,7 +95,7 @@ export class Device {
   private constructor(readonly gpu: GPUDevice, readonly info: DeviceInfo, opts: DeviceOptions, private navigatorGpu: GPU | null) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.memoryBudgetBytes = opts.memoryBudgetBytes ?? estimateMemoryBudget(info.fallback, info.limits.maxBufferSize ?? 0);
-    this.parkedLimit = this.memoryBudgetBytes * PARKED_SHARE;
+    this.parkedLimit = parkedLimit(this.memoryBudgetBytes);
     this.pool = new BufferPool(gpu, usage, 'tensor', this.memoryBudgetBytes);
     // Readback buffers are few and short-lived (one out at a time): an eighth of the budget keeps repeated reads pooled.
     this.staging = new BufferPool(gpu, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback', this.memoryBudgetBytes / 8);

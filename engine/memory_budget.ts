@@ -36,5 +36,11 @@ export function estimateMemoryBudget(fallback: boolean, maxBufferSize: number): 
   return fallback ? Math.floor(totalmem() / 2) : Math.max(8 * GIB, maxBufferSize);
 }
 
-/** Parked (released while recording) bytes above this share of the budget force a submit. */
-export const PARKED_SHARE = 1 / 4;
+/**
+ * Parked (released while recording) bytes above this force a submit: a quarter of the budget, at most 1 GiB.
+ * Parked bytes buy nothing but fewer submits, and a submit is cheap: even at 1 GiB, WRN-34-10 at batch 128
+ * (84 MB activations) is submitted only every dozen or so of its largest temporaries.
+ */
+export function parkedLimit(budgetBytes: number): number {
+  return Math.min(budgetBytes / 4, GIB);
+}

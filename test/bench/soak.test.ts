@@ -22,7 +22,7 @@ describe('soak', () => {
     expect(r.end.liveTensors).toBe(r.warm.liveTensors);
     expect(r.end.pooledBytes).toBe(r.warm.pooledBytes);
     expect(r.buffersCreatedPerStep).toBe(0);
-    expect(r.losses.map((l) => l.step)).toEqual([4, 8, 12, 16, 20, 24, 28, 32]);
+    expect(r.reads.map((l) => l.step)).toEqual([4, 8, 12, 16, 20, 24, 28, 32]);
     // Not vacuous: the steps did allocate (the pool was filled during warm-up) and ran the whole loop.
     expect(r.warm.buffersCreated - r.start.buffersCreated).toBeGreaterThan(50);
     expect(r.submissionsPerStep).toBeGreaterThan(0);

@@ -12,7 +12,7 @@ import { keep, scope } from '../../engine/scope.js';
 import { SGD } from '../../engine/optim/index.js';
 import { SmallCNN } from '../../nn/models/index.js';
 import { standardStep, tradesStep, type Batch } from '../../training/steps.js';
-import { explicitMemoryBudget, parseBytes, PARKED_SHARE } from '../../engine/memory_budget.js';
+import { explicitMemoryBudget, parkedLimit, parseBytes } from '../../engine/memory_budget.js';
 import type { Tensor } from '../../engine/tensor.js';
 import * as o from '../../engine/ops/index.js';
 
@@ -143,7 +143,7 @@ describe('parking budget', () => {
     await longRecording(d);
     const s = d.stats();
     // 100 x 64 KiB parked in all, a submit each time they pass a quarter of the budget (every 5th intermediate).
-    expect(s.flushesForMemory).toBeGreaterThanOrEqual(Math.floor(100 / (Math.floor(budget * PARKED_SHARE / 65536) + 1)));
+    expect(s.flushesForMemory).toBeGreaterThanOrEqual(Math.floor(100 / (Math.floor(parkedLimit(budget) / 65536) + 1)));
     expect(s.peakBytes).toBeLessThanOrEqual(budget + d.pool.peakInUseBytes);
     // The live set is two 64 KiB tensors (and the constant): the bound is tight, and the peak well under the 6.4 MB parked in all.
     expect(d.pool.peakInUseBytes).toBeLessThan(3 * 65536);
