@@ -150,6 +150,20 @@ describe('parking budget', () => {
     expect(s.parkedBytes).toBe(0);
   });
 
+  it('submits forced by memory keep GPU profiling whole: every dispatch timed once, submits in order', async (ctx) => {
+    const d = await deviceWithBudget(MIB);
+    if (!d.hasTimestamps) ctx.skip();
+    d.startProfile();
+    const before = d.stats();
+    await longRecording(d);
+    const times = await d.stopProfile();
+    const s = d.stats();
+    expect(s.flushesForMemory - before.flushesForMemory).toBeGreaterThan(10);
+    expect(times.length).toBe(s.dispatches - before.dispatches);
+    expect(new Set(times.map((t) => t.submission)).size).toBeGreaterThan(10);
+    for (let i = 1; i < times.length; i++) expect(times[i]!.submission, `span ${i}`).toBeGreaterThanOrEqual(times[i - 1]!.submission);
+  });
+
   it('a TRADES step under a 4 MiB budget gives the same losses bit for bit, flushes, and holds less than the budget plus its live set', async () => {
     const budget = 4 * MIB;
     const small = await deviceWithBudget(budget);
