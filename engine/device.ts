@@ -63,7 +63,7 @@ export interface DeviceStats {
   peakBytes: number;
   /** Bytes released while recording, waiting for the next submit to become reusable. */
   parkedBytes: number;
-  /** Submits forced because parked bytes passed their share of the memory budget. */
+  /** Submits forced because parked bytes passed their limit (a quarter of the memory budget, at most 1 GiB). */
   flushesForMemory: number;
   memoryBudgetBytes: number;
 }
@@ -219,7 +219,7 @@ export class Device {
 
   /**
    * Returns a buffer to the pool. Released while recording, it is parked until the submit; when parked bytes
-   * pass their share of the memory budget, the recorded work is submitted now (without waiting for it), so that
+   * pass their limit (memory_budget.ts), the recorded work is submitted now (without waiting for it), so that
    * they become reusable. A submit between two recorded commands is always legal: each dispatch's bind group is
    * complete when recorded, and the uniform arena is uploaded at every submit (Recorder.flush).
    */
