@@ -20,6 +20,7 @@ export function formatInfo(d: Device): string {
     `backend      ${i.backend}${i.fallback ? ', software adapter (CPU)' : ''}`,
     `subgroups    ${i.subgroupSizes[0]}-${i.subgroupSizes[1]} lanes`,
     `features     ${i.features.join(', ') || '-'}`,
+    `memory       budget ${(d.memoryBudgetBytes / 2 ** 30).toFixed(1)} GiB (DeviceOptions.memoryBudgetBytes, env ROBUSTGPU_MEMORY_BUDGET; WebGPU reports no memory size)`,
     'limits requested:',
     ...Object.entries(i.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v}`),
   ].join('\n');

@@ -9,6 +9,7 @@
  */
 import { create, globals } from 'webgpu';
 import { BufferPool, sizeClass } from './pool.js';
+import { estimateMemoryBudget, explicitMemoryBudget, parkedLimit } from './memory_budget.js';
 import { setPollInterval } from './poll.js';
 import { Recorder, type KernelTime, type ProfileMode } from './recorder.js';
 import { RangeErrors, RANGE_ERROR_BYTES } from './range_errors.js';
@@ -33,6 +34,13 @@ export interface DeviceOptions {
    * 0 (poll as fast as the event loop turns, lowest latency) on a hardware GPU. Process-wide.
    */
   pollIntervalMs?: number;
+  /**
+   * GPU memory the engine aims to hold, in bytes (env ROBUSTGPU_MEMORY_BUDGET, e.g. '80G'). Free pooled
+   * buffers are destroyed above it, and buffers released while recording force a submit when they pass a
+   * quarter of it (at most 1 GiB). Default: an estimate (engine/memory_budget.ts: half the RAM on a
+   * software adapter, at least 8 GiB on a GPU).
+   */
+  memoryBudgetBytes?: number;
 }
 
 export class DeviceLostError extends Error {}
@@ -70,6 +78,13 @@ export interface DeviceInfo {
 export interface DeviceStats {
   liveTensors: number; liveBytes: number; pooledBytes: number; freeBytes: number;
   buffersCreated: number; dispatches: number; submissions: number;
+  /** Highest pooledBytes (in use + parked + free) since creation or resetPeakBytes(): the engine's GPU memory at its worst. */
+  peakBytes: number;
+  /** Bytes released while recording, waiting for the next submit to become reusable. */
+  parkedBytes: number;
+  /** Submits forced because parked bytes passed their limit (a quarter of the memory budget, at most 1 GiB). */
+  flushesForMemory: number;
+  memoryBudgetBytes: number;
 }
 
 interface CompiledVariant { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
@@ -95,6 +110,10 @@ export class Device {
   private readonly written: Storage[] = [];
   liveTensors = 0;
   liveBytes = 0;
+  /** See DeviceOptions.memoryBudgetBytes. */
+  readonly memoryBudgetBytes: number;
+  private readonly parkedLimit: number;
+  private flushesForMemory = 0;
   /**
    * Register-blocked kernels (matmul, conv2d) keep at most this many outputs per thread. On a GPU, 128: the
    * 16x16 and 12x16 blocks measured best on lavapipe would need more registers than a GPU thread has (a prior,
@@ -104,8 +123,11 @@ export class Device {
 
   private constructor(readonly gpu: GPUDevice, readonly info: DeviceInfo, opts: DeviceOptions, private navigatorGpu: GPU | null) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-    this.pool = new BufferPool(gpu, usage, 'tensor');
-    this.staging = new BufferPool(gpu, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback');
+    this.memoryBudgetBytes = opts.memoryBudgetBytes ?? estimateMemoryBudget(info.fallback, info.limits.maxBufferSize ?? 0);
+    this.parkedLimit = parkedLimit(this.memoryBudgetBytes);
+    this.pool = new BufferPool(gpu, usage, 'tensor', this.memoryBudgetBytes);
+    // Readback buffers are few and short-lived (one out at a time): an eighth of the budget keeps repeated reads pooled.
+    this.staging = new BufferPool(gpu, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback', this.memoryBudgetBytes / 8);
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
@@ -132,6 +154,7 @@ export class Device {
     if (poll !== undefined && (!Number.isFinite(poll) || poll < 0)) {
       throw new RangeError(`pollIntervalMs (or ROBUSTGPU_POLL_MS) must be a number of milliseconds >= 0, got '${opts.pollIntervalMs ?? envPoll}'`);
     }
+    const memoryBudgetBytes = explicitMemoryBudget(opts.memoryBudgetBytes);
     if (backend === 'null') throw new NoAdapterError("backend 'null' computes nothing and is refused. " + INSTALL_HINT);
     const flags: string[] = [];
     if (backend) flags.push(`backend=${backend}`);
@@ -161,7 +184,7 @@ export class Device {
     };
     if (/null/i.test(info.backend)) throw new NoAdapterError("only Dawn's 'null' backend was found; it computes nothing. " + INSTALL_HINT);
     setPollInterval(poll ?? (info.fallback ? 1 : 0));
-    return new Device(gpu, info, opts, navigatorGpu);
+    return new Device(gpu, info, { ...opts, memoryBudgetBytes }, navigatorGpu);
   }
 
   private check(): void {
@@ -299,9 +322,25 @@ export class Device {
     return this.pool.acquire(bytes);
   }
 
+  /**
+   * Returns a buffer to the pool. Released while recording, it is parked until the submit; when parked bytes
+   * pass their limit (memory_budget.ts), the recorded work is submitted now (without waiting for it), so that
+   * they become reusable. A submit between two recorded commands is always legal: each dispatch's bind group is
+   * complete when recorded, and the uniform arena is uploaded at every submit (Recorder.flush).
+   */
   release(buf: GPUBuffer): void {
     if (this.lost) return;
-    this.pool.release(buf, this.recorder.open);
+    const open = this.recorder.open;
+    this.pool.release(buf, open);
+    if (open && this.pool.pendingBytes > this.parkedLimit) {
+      this.flushesForMemory++;
+      this.recorder.flush();
+    }
+  }
+
+  /** Starts a new stats().peakBytes measurement from the bytes the pool holds now. */
+  resetPeakBytes(): void {
+    this.pool.resetPeak();
   }
 
   /**
@@ -428,6 +467,8 @@ export class Device {
       liveTensors: this.liveTensors, liveBytes: this.liveBytes,
       pooledBytes: this.pool.allocatedBytes, freeBytes: this.pool.freeBytes, buffersCreated: this.pool.buffersCreated,
       dispatches: this.recorder.dispatches, submissions: this.recorder.submissions,
+      peakBytes: this.pool.peakBytes, parkedBytes: this.pool.pendingBytes, flushesForMemory: this.flushesForMemory,
+      memoryBudgetBytes: this.memoryBudgetBytes,
     };
   }
 
