@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 
 export interface FixtureRun {
   /** Accuracies of eval.json's rows, or null for no eval.json. */
@@ -58,3 +59,29 @@ export function writeRun(dir: string, r: FixtureRun = {}): string {
   }
   return dir;
 }
+
+/** Well-formedness: every element closed in order, one root <svg>; returns the element count. */
+export function checkXml(svg: string): number {
+  expect(svg.startsWith('<svg ')).toBe(true);
+  expect(svg.endsWith('</svg>')).toBe(true);
+  const stack: string[] = [];
+  let count = 0;
+  for (const m of svg.matchAll(/<(\/?)([A-Za-z][\w:-]*)((?:\s+[\w:-]+="[^"]*")*)\s*(\/?)>/g)) {
+    const [, close, name, , self] = m;
+    if (close) {
+      const open = stack.pop();
+      if (open !== name) expect.fail(`</${name}> at offset ${m.index} closes <${open}>`);
+    } else {
+      count++;
+      if (!self) stack.push(name!);
+      else if (stack.length === 0) expect.fail(`<${name}/> at offset ${m.index} is outside the root`);
+    }
+  }
+  expect(stack, 'unclosed elements').toEqual([]);
+  expect(svg.replace(/<[^>]*>/g, '')).not.toMatch(/[<>]/);
+  return count;
+}
+
+/** The texts of the SVG's text marks of a role (axis-title, legend-label, title-text, mark: the point labels). */
+export const texts = (svg: string, role: string) => [...svg.matchAll(new RegExp(`<g class="mark-text role-${role}(?: [^"]*)?"[^>]*>(.*?)</g>`, 'g'))]
+  .flatMap((g) => [...g[1]!.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((t) => t[1]));
