@@ -125,3 +125,15 @@ export function htmlTable(t: Table, opts: { caption?: string; cellClass?: (row: 
     `<thead><tr>${t.header.map((h, i) => `<th${cls(i)}>${escapeHtml(h)}</th>`).join('')}</tr></thead>`,
     `<tbody>${body.join('')}</tbody>`, '</table>'].filter(Boolean).join('\n');
 }
+
+/** One row an epoch: mean loss and training accuracy, each held-out evaluation, time. */
+export function epochsTable(run: LoadedRun): Table {
+  const metrics = [...new Set(run.epochs.flatMap((e) => Object.keys(e.eval ?? {})))];
+  return {
+    header: ['epoch', 'loss', 'train', ...metrics, 'time'],
+    rows: run.epochs.map((e) => [
+      String(e.epoch + 1), e.loss === null ? 'non-finite' : valueText(Number(e.loss.toPrecision(4))), percent(e.trainAccuracy),
+      ...metrics.map((m) => percent(e.eval?.[m])), duration(e.seconds),
+    ]),
+  };
+}
