@@ -19,16 +19,23 @@ function runColor(names: readonly string[], field = 'run', title = 'run') {
   };
 }
 
+// Per-point marks go without aria labels (aria: false), and past this many epochs without points at all:
+// in a long run they would be most of the SVG's bytes and hide the lines.
+const MAX_EPOCH_POINTS = 50;
+const fewEpochs = (runs: readonly LoadedRun[]) => Math.max(0, ...runs.map((r) => r.epochs.length)) <= MAX_EPOCH_POINTS;
+
 const frame = { width: WIDTH, height: HEIGHT, background: 'white', padding: 8, config: { view: { stroke: '#ddd' } } } as const;
 
-/** Loss over the run's steps: each log interval's mean as a line, each epoch's mean as a point; null when nothing was logged. */
+/** Loss over the run's steps: each log interval's mean as a line, each epoch's mean as a point (up to 50 epochs); null when nothing was logged. */
 export function lossSpec(runs: readonly LoadedRun[]): TopLevelSpec | null {
   const steps = runs.flatMap((r) => r.steps.filter((s) => s.loss !== null).map((s) => ({ run: r.name, step: s.step, loss: s.loss })));
   const epochs = runs.flatMap((r) => r.epochs.filter((e) => e.loss !== null).map((e) => ({ run: r.name, step: e.step, loss: e.loss, epoch: e.epoch + 1 })));
   if (!steps.length && !epochs.length) return null;
+  const points = epochs.length > 0 && (fewEpochs(runs) || !steps.length);
+  const subtitle = steps.length && points ? 'line: mean over each log interval; points: mean over each epoch' : steps.length ? 'mean over each log interval' : 'mean over each epoch';
   return {
     ...frame,
-    title: { text: 'training loss', subtitle: 'line: mean over each log interval; points: mean over each epoch' },
+    title: { text: 'training loss', subtitle },
     encoding: {
       x: { field: 'step', type: 'quantitative', title: 'step' },
       y: { field: 'loss', type: 'quantitative', title: 'loss' },
@@ -36,7 +43,7 @@ export function lossSpec(runs: readonly LoadedRun[]): TopLevelSpec | null {
     },
     layer: [
       ...(steps.length ? [{ data: { values: steps }, mark: { type: 'line' as const, strokeWidth: 1.5 } }] : []),
-      ...(epochs.length ? [{ data: { values: epochs }, mark: { type: 'point' as const, filled: true, size: 40 } }] : []),
+      ...(points ? [{ data: { values: epochs }, mark: { type: 'point' as const, filled: true, size: 40, aria: false } }] : []),
     ],
   };
 }
@@ -44,7 +51,8 @@ export function lossSpec(runs: readonly LoadedRun[]): TopLevelSpec | null {
 /**
  * Accuracy in % per epoch: each evaluation the epoch records hold (clean and robust on the held-out split)
  * and the training batches' accuracy; epochs count from 1 (the records' epoch is 0-based). One run: a colour
- * per metric; several: a colour per run and a dash per metric. null when no epoch finished.
+ * per metric; several: a colour per run and a dash per metric. Points on the lines up to 50 epochs. null when
+ * no epoch finished.
  */
 export function accuracySpec(runs: readonly LoadedRun[]): TopLevelSpec | null {
   const values = runs.flatMap((r) => r.epochs.flatMap((e) => [
@@ -67,7 +75,7 @@ export function accuracySpec(runs: readonly LoadedRun[]): TopLevelSpec | null {
     // Points in their own layer: a line's own points would make the dash legend show dots instead of dashes.
     layer: [
       { mark: { type: 'line', strokeWidth: 1.5 }, encoding: several ? { strokeDash: { field: 'metric', type: 'nominal', scale: { domain: metrics }, legend: metricLegend } } : {} },
-      { mark: { type: 'point', filled: true, size: 24 }, encoding: { detail: { field: 'metric', type: 'nominal' } } },
+      ...(fewEpochs(runs) ? [{ mark: { type: 'point' as const, filled: true, size: 24, aria: false }, encoding: { detail: { field: 'metric', type: 'nominal' as const } } }] : []),
     ],
   };
 }

@@ -67,6 +67,17 @@ describe('plots', () => {
     expect(acc).toContain('stroke-dasharray');
   });
 
+  it('past 50 epochs the plots are lines only (points would be most of the bytes)', async () => {
+    const long = readRun(writeRun(join(root, 'long'), { epochs: 60, stepsPerEpoch: 50 }));
+    const loss = lossSpec([long]) as { title: { subtitle: string }; layer: unknown[] };
+    expect(loss.layer).toHaveLength(1);
+    expect(loss.title.subtitle).toBe('mean over each log interval');
+    expect((accuracySpec([long]) as { layer: unknown[] }).layer).toHaveLength(1);
+    expect((accuracySpec([one]) as { layer: unknown[] }).layer).toHaveLength(2);
+    const svg = await render(accuracySpec([long]), 'accuracy');
+    expect(svg.length).toBeLessThan(30_000);
+  });
+
   it('nothing logged gives no loss or accuracy plot rather than empty axes', () => {
     const bare = { ...one, steps: [], epochs: [] };
     expect(lossSpec([bare])).toBeNull();
