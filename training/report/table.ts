@@ -28,7 +28,7 @@ export function duration(seconds: number | undefined): string {
 export function valueText(v: unknown): string {
   if (typeof v === 'number') return String(Number(v.toPrecision(6)));
   if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)) return v.map(valueText).join(',');
+  if (Array.isArray(v) && v.every((x) => typeof x !== 'object' || x === null)) return v.length ? v.map(valueText).join(',') : '(none)';
   return JSON.stringify(v) ?? String(v);
 }
 

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readRun, readRuns } from '../../../training/report/runs.js';
-import { comparisonTable, configDiffTable, configTable, duration, evalCaption, evalTable, htmlTable, markdownTable, settingsText, textTable } from '../../../training/report/table.js';
+import { comparisonTable, configDiffTable, configTable, duration, evalCaption, evalTable, htmlTable, markdownTable, settingsText, textTable, valueText } from '../../../training/report/table.js';
 import { tempDir, writeRun } from './fixture.js';
 
 describe('the final evaluation table', () => {
@@ -19,6 +19,10 @@ describe('the final evaluation table', () => {
 
   it('settings keep an eps that differs from the evaluation (W-PGD at delta eps/2)', () => {
     expect(settingsText({ eps: 0.05, norm: 'wasserstein', delta: 0.05 }, ev)).toBe('eps 0.05, norm wasserstein, delta 0.05');
+  });
+
+  it('values: numbers to 6 significant digits, lists joined, an empty list said', () => {
+    expect([valueText(0.1 + 0.2), valueText(['clean', 'pgd']), valueText([]), valueText(true), valueText({ a: 1 })]).toEqual(['0.3', 'clean,pgd', '(none)', 'true', '{"a":1}']);
   });
 
   it('durations read as seconds, minutes or hours', () => {
