@@ -108,6 +108,27 @@ describe('readRun', () => {
   });
 });
 
+describe('the files training/run.ts writes', () => {
+  it('are read as they are: extra fields ignored, the epoch eval keyed clean/robust, rows with budget and nested settings', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'config.json'), `${JSON.stringify({ command: 'train', version: '0.1.0', started: '2026-12-02T10:00:00.000Z', resolved: { model: 'smallcnn', milestones: [], finalEval: ['clean', 'pgd'], noDecayBnBias: false }, sources: { model: 'default', milestones: 'default', finalEval: 'flag', noDecayBnBias: 'default' } }, null, 2)}\n`);
+    writeFileSync(join(dir, 'metrics.jsonl'), [
+      { type: 'step', epoch: 0, step: 50, loss: 1.9, trainAccuracy: 0.4, lr: 0.05, imagesPerSec: 812.3, skipped: 0 },
+      { type: 'epoch', epoch: 0, step: 93, loss: 1.7, trainAccuracy: 0.45, seconds: 30.2, eval: { clean: 0.71, robust: 0.42 } },
+      { type: 'stop', reason: 'max-steps', step: 93, epoch: 1 },
+    ].map((r) => `${JSON.stringify(r)}\n`).join(''));
+    writeFileSync(join(dir, 'eval.json'), `${JSON.stringify({ n: 500, norm: 'linf', eps: 0.1, seed: 0, rows: [
+      { attack: 'clean', settings: {}, accuracy: 0.7, correct: '1011', seconds: 0.4 },
+      { attack: 'pgd-20', settings: { eps: 0.1, norm: 'linf', steps: 20, restarts: 1, alpha: 0.0125, start: 'uniform', loss: 'ce' }, accuracy: 0.4, correct: '1001', seconds: 9.1, budget: { maxExcess: -1e-9, maxOutside: 0 } },
+    ], checks: [], warnings: [] }, null, 2)}\n`);
+    const run = readRun(dir);
+    expect(run.warnings).toEqual([]);
+    expect(run.epochs[0]!.eval).toEqual({ clean: 0.71, robust: 0.42 });
+    expect(run.eval!.rows[1]!.settings).toMatchObject({ start: 'uniform', loss: 'ce' });
+    expect(finalStop(run)!.reason).toBe('max-steps');
+  });
+});
+
 describe('runNames', () => {
   it("is each directory's name, with as much of the path as it takes to tell runs apart", () => {
     expect(runNames(['/x/sweep/lr0.1', '/x/sweep/lr0.05'])).toEqual(['lr0.1', 'lr0.05']);
