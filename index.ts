@@ -97,3 +97,13 @@ export type { EvalData, EvalSet, LabelledBatch } from './training/attacks/eval_s
 export { BestIterate } from './training/attacks/best_iterate.js';
 export type { TrajectoryResult, IterateRow } from './training/attacks/best_iterate.js';
 export { fab, fabSettings, type FabOptions } from './training/attacks/fab.js';
+export { writeRunReport, compareRuns } from './training/report/report.js';
+export type { ReportResult } from './training/report/report.js';
+export { readRun, readRuns, runNames, finalStop, RunDirError } from './training/report/runs.js';
+export type { LoadedRun, RunConfigFile, StepRecord, EpochRecord, StopRecord, RunEval, RunEvalRow, RunEvalCheck } from './training/report/runs.js';
+export { lossSpec, accuracySpec, planeSpec, runPoints, renderSvg } from './training/report/plots.js';
+export type { PlanePoint, PlaneCurve } from './training/report/plots.js';
+export { evalTable, configTable, comparisonTable, configDiffTable, epochsTable, textTable, markdownTable, htmlTable } from './training/report/table.js';
+export type { Table } from './training/report/table.js';
+export { runReportHtml, comparisonHtml } from './training/report/html.js';
+export type { Figure } from './training/report/html.js';

@@ -1,8 +1,9 @@
-/** Plain-text tables for terminal reports. */
-export function table(header: string[], rows: (string | number)[][]): string {
+/** Plain-text tables for terminal reports: the first column aligned left and the others right, unless `align` says. */
+export function table(header: string[], rows: (string | number)[][], align?: readonly ('left' | 'right')[]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const w = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  const left = (i: number) => (align?.[i] ?? (i === 0 ? 'left' : 'right')) === 'left';
+  const line = (r: string[]) => r.map((c, i) => (left(i) ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ').trimEnd();
   return [line(cells[0]!), w.map((x) => '-'.repeat(x)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
