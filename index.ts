@@ -71,3 +71,7 @@ export { DataLoader, evalBatches } from './training/data/loader.js';
 export type { LoaderOptions, LoaderState, LoadedBatch } from './training/data/loader.js';
 export { augment, augmentWith, drawAugment, augmentCpu, decodeAugment, augmentCodeRange } from './training/data/augment.js';
 export type { AugmentOptions, AugmentDraw } from './training/data/augment.js';
+export { FunctionalModel, functionalModel } from './nn/functional_model.js';
+export { modelFromCheckpoint, readCheckpointMeta, modelSpecOf } from './nn/model_io.js';
+export type { ModelSpec } from './nn/model_io.js';
+export * from './training/soups/index.js';

@@ -5,7 +5,7 @@
  */
 import { disposeSoup, soupModel, soupOf, uniformOver } from './assemble.js';
 import type { Ingredients } from './ingredients.js';
-import { checkCriterion, evaluateSoup, score, type SoupCriterion, type SoupEvaluation, type SoupMetrics } from './metric.js';
+import { checkCriterion, evaluateSoup, criterionScore, type SoupCriterion, type SoupEvaluation, type SoupMetrics } from './metric.js';
 import { assembledBn, type SoupResult } from './result.js';
 import { DEFAULT_CRITERION } from './fixed.js';
 
@@ -26,7 +26,7 @@ export async function greedySoup(ing: Ingredients, heldOut: SoupEvaluation, opts
   const t0 = performance.now();
   const ingredientMetrics: SoupMetrics[] = [];
   for (const m of ing.models) ingredientMetrics.push(await evaluateSoup(m, heldOut));
-  const scores = ingredientMetrics.map((m) => score(m, criterion));
+  const scores = ingredientMetrics.map((m) => criterionScore(m, criterion));
   const order = scores.map((_, k) => k).sort((a, b) => scores[b]! - scores[a]! || a - b);
   const members = [order[0]!];
   let best = { metrics: ingredientMetrics[order[0]!]!, score: scores[order[0]!]! };
@@ -39,7 +39,7 @@ export async function greedySoup(ing: Ingredients, heldOut: SoupEvaluation, opts
     } finally {
       disposeSoup(cand);
     }
-    const s = score(metrics, criterion);
+    const s = criterionScore(metrics, criterion);
     const accepted = s > best.score;
     steps.push({ ingredient: k, accepted, metrics, score: s });
     if (accepted) { members.push(k); best = { metrics, score: s }; }

@@ -7,7 +7,7 @@
  */
 import { disposeSoup, soupModel, soupOf } from './assemble.js';
 import { SoupError, type Ingredients } from './ingredients.js';
-import { argBest, checkCriterion, evaluateSoup, score, type SoupCriterion, type SoupEvaluation, type SoupMetrics } from './metric.js';
+import { argBest, checkCriterion, evaluateSoup, criterionScore, type SoupCriterion, type SoupEvaluation, type SoupMetrics } from './metric.js';
 import { assembledBn, type SoupResult } from './result.js';
 import { DEFAULT_CRITERION } from './fixed.js';
 
@@ -47,7 +47,7 @@ export async function searchPoints(ing: Ingredients, grid: readonly number[][], 
     const soup = soupOf(ing, c);
     try {
       const metrics = await evaluateSoup(soupModel(ing, soup), heldOut);
-      points.push({ coefficients: c, metrics, score: score(metrics, criterion) });
+      points.push({ coefficients: c, metrics, score: criterionScore(metrics, criterion) });
     } finally {
       disposeSoup(soup);
     }

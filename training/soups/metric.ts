@@ -56,7 +56,7 @@ export function checkCriterion(what: string, c: SoupCriterion): SoupCriterion {
   return c;
 }
 
-export function score(m: SoupMetrics, c: SoupCriterion): number {
+export function criterionScore(m: SoupMetrics, c: SoupCriterion): number {
   if (c === 'clean') return m.clean;
   if (c === 'robust') return m.robust;
   return c.cleanWeight * m.clean + (1 - c.cleanWeight) * m.robust;

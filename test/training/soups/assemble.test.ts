@@ -236,7 +236,7 @@ describe('the coefficients\' gradient (through the model, the assembly and the p
     const A0 = [0.7, 0.3, 0.2, 0.9, 0.5, 0.4];
     const A = tensor(A0, [3, 2]);
     A.requiresGrad = true;
-    const buf = noGrad(() => mixingWeights(A, 'affine'));
+    const buf = noGrad(() => scope(() => mixingWeights(A, 'affine')));
     const { grads } = o.valueAndGrad((a: Tensor) => soupLoss(ing, a, x, y, 'affine', 1, buf), [A]);
     const gpu = Array.from(await f32(grads[0]!));
     expect(Math.max(...gpu.map(Math.abs))).toBeGreaterThan(1e-3);

@@ -3,7 +3,7 @@ import { useDevice } from '../../helpers.js';
 import type { Sequential } from '../../../nn/layers/index.js';
 import { ingredientsFromModels, type Ingredients } from '../../../training/soups/ingredients.js';
 import { checkConnectivity, ConnectivityError } from '../../../training/soups/connectivity.js';
-import { evaluateSoup, score, type SoupMetrics } from '../../../training/soups/metric.js';
+import { evaluateSoup, criterionScore, type SoupMetrics } from '../../../training/soups/metric.js';
 import { greedySoup } from '../../../training/soups/greedy.js';
 import { gridSoup, interpolationSoup } from '../../../training/soups/grid.js';
 import { uniformSoup } from '../../../training/soups/fixed.js';
@@ -64,8 +64,8 @@ describe('soup methods on the held-out split', () => {
     const criterion = { cleanWeight: 0.5 };
     const uniform = await uniformSoup(ing, ev, { criterion });
     const greedy = await greedySoup(ing, ev, { criterion });
-    const best = Math.max(...greedy.ingredientMetrics.map((m) => score(m, criterion)));
-    expect(score(greedy.heldOut, criterion)).toBeGreaterThanOrEqual(best);
+    const best = Math.max(...greedy.ingredientMetrics.map((m) => criterionScore(m, criterion)));
+    expect(criterionScore(greedy.heldOut, criterion)).toBeGreaterThanOrEqual(best);
     expect(greedy.order.length).toBe(3);
     expect(greedy.coefficients.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
     // The result's metrics are those of its own soup.
