@@ -94,7 +94,7 @@ export function soupOf(ing: Ingredients, coefficients: CoefficientValues): Map<s
   const flat = (nested ? (coefficients as number[][]).flat() : (coefficients as number[]));
   const bad = flat.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
   if (bad >= 0) throw new SoupError(`soupOf: coefficient ${bad} is ${String(flat[bad])}, expected a finite number`);
-  return noGrad(() => scope(() => assembleSoup(ing, tensor(Float32Array.from(flat), shape))));
+  return noGrad(() => scope(() => assembleSoup(ing, tensor(Float32Array.from(flat), shape, { device: ing.template.device }))));
 }
 
 /** The soup as a model: the template run on the souped tensors (attack it, evaluate it, save it). */

@@ -49,10 +49,11 @@ export function recomputeBn(ing: Ingredients, soup: Map<string, Tensor>, o: BnRe
   const order = permutation(indices.length, seed, 'epochOrder', 0);
   const chosen = { set, indices: Int32Array.from(order.subarray(0, images), (j) => indices[j]!) };
   const fresh = new Map<string, Tensor>();
+  const device = ing.template.device;
   for (const [path, bn] of bns) {
-    fresh.set(`${path}.running_mean`, full([bn.numFeatures], 0));
-    fresh.set(`${path}.running_var`, full([bn.numFeatures], 1));
-    fresh.set(`${path}.num_batches_tracked`, full([], 0, { dtype: 'int32' }));
+    fresh.set(`${path}.running_mean`, full([bn.numFeatures], 0, { device }));
+    fresh.set(`${path}.running_var`, full([bn.numFeatures], 1, { device }));
+    fresh.set(`${path}.num_batches_tracked`, full([], 0, { device, dtype: 'int32' }));
   }
   const attackModel = soupModel(ing, soup);
   const statsModel = soupModel(ing, new Map([...soup, ...fresh]));
@@ -61,7 +62,7 @@ export function recomputeBn(ing: Ingredients, soup: Map<string, Tensor>, o: BnRe
   const modes = ing.template.namedModules().map(([, m]) => [m, m.training] as const);
   let seen = 0;
   try {
-    for (const b of evalBatches(chosen, { batchSize: o.batchSize ?? 128 })) {
+    for (const b of evalBatches(chosen, { batchSize: o.batchSize ?? 128, device })) {
       scope(() => {
         const inputs = [b.x];
         if (data === 'clean+adversarial') inputs.push(pgdAttack(attackModel, b.x, b.y, { ...o.attack!, bnMode: 'eval', generator }));

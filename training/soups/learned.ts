@@ -10,8 +10,10 @@
  *              ingredient within a few dozen steps: Adam moves A by about lr per step, alpha's logit gap by
  *              lr / temperature);
  *   'affine':  alpha = A + (1 - sum A) / K per row (sums to 1, may extrapolate beyond the ingredients).
- * Rows: one for the whole model ('model', default) or one per layer ('layer', soupLayers). BN's running
- * statistics are mixed with the same coefficients, as data without gradient (assembleSoup).
+ * Rows: one for the whole model ('model', default) or one per layer ('layer', soupLayers). The loss's
+ * forwards run in eval mode too: BN uses the running statistics mixed with the same coefficients, as data
+ * without gradient (assembleSoup). A training loss that turns non-finite stops the run at the next
+ * evaluation, naming the steps.
  *
  * Selection is on the held-out split only: the soup is scored at step 0 (the initial coefficients) and
  * every `evalEvery` steps, and the best score wins (ties: the earliest). The result keeps that history and
@@ -147,19 +149,19 @@ export async function learnedSoup(ing: Ingredients, opts: LearnedSoupOptions): P
   const layers = soupLayers(ing);
   const init = initialLogits(ing.K, opts.init, param, temperature, granularity === 'layer' ? layers.labels.length : null);
 
-  const loader = new DataLoader(opts.train, { batchSize: opts.batchSize ?? 128, seed });
+  const device = ing.template.device;
+  const loader = new DataLoader(opts.train, { batchSize: opts.batchSize ?? 128, seed, device });
   const steps = opts.steps ?? (opts.epochs ?? 1) * loader.batchesPerEpoch;
   if (!Number.isInteger(steps) || steps < 0) throw new SoupError(`learnedSoup: steps must be an integer >= 0, got ${steps}`);
   const evalEvery = opts.evalEvery ?? loader.batchesPerEpoch;
   if (!Number.isInteger(evalEvery) || evalEvery < 1) throw new SoupError(`learnedSoup: evalEvery must be an integer >= 1, got ${evalEvery}`);
 
-  const A = keep(tensor(init.values, init.shape));
+  const A = keep(tensor(init.values, init.shape, { device }));
   A.requiresGrad = true;
   const opt = new Adam([A], { lr });
   const generator = new Generator(seed);
-  const device = A.device;
   const history: LearnedEvaluation[] = [];
-  let lossSum = keep(o.zeros([]));
+  let lossSum = keep(o.zeros([], { device }));
   let lossSteps = 0;
   let evalMs = 0;
 
@@ -170,6 +172,13 @@ export async function learnedSoup(ing: Ingredients, opts: LearnedSoupOptions): P
     const values = Array.from(await alpha.read());
     alpha.dispose();
     const coefficients: CoefficientValues = granularity === 'layer' ? layers.labels.map((_, r) => values.slice(r * ing.K, (r + 1) * ing.K)) : values;
+    const trainLoss = lossSteps ? (await lossSum.item()) / lossSteps : NaN;
+    if (lossSteps && !Number.isFinite(trainLoss)) {
+      throw new SoupError(`learnedSoup: the training loss is ${trainLoss} over steps ${step - lossSteps + 1}-${step} (coefficients now ${JSON.stringify(coefficients)}): an ingredient holding NaN or inf poisons every soup that weighs it, and raw-affine coefficients can diverge (lower lr, or use 'softmax')`);
+    }
+    lossSum.dispose();
+    lossSum = keep(o.zeros([], { device }));
+    lossSteps = 0;
     const soup = soupOf(ing, coefficients);
     let metrics: SoupMetrics;
     try {
@@ -177,10 +186,6 @@ export async function learnedSoup(ing: Ingredients, opts: LearnedSoupOptions): P
     } finally {
       disposeSoup(soup);
     }
-    const trainLoss = lossSteps ? (await lossSum.item()) / lossSteps : NaN;
-    lossSum.dispose();
-    lossSum = keep(o.zeros([]));
-    lossSteps = 0;
     history.push({ step, metrics, score: criterionScore(metrics, criterion), coefficients, trainLoss });
     evalMs += performance.now() - e0;
   };

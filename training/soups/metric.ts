@@ -74,9 +74,10 @@ export async function evaluateSoup(model: Module, ev: SoupEvaluation): Promise<S
   const modes = model.namedModules().map(([, m]) => [m, m.training] as const);
   model.eval();
   // [correct clean, CE sum clean, fooled, CE sum at the PGD points]
-  let sums = keep(o.zeros([4]));
+  const device = model.device;
+  let sums = keep(o.zeros([4], { device }));
   try {
-    for (const b of evalBatches(ev.examples, { batchSize: ev.batchSize ?? 256 })) {
+    for (const b of evalBatches(ev.examples, { batchSize: ev.batchSize ?? 256, device })) {
       const next = scope(() => {
         const clean = noGrad(() => model.forward(b.x));
         const adv = pgd(model, b.x, b.y, { norm: ev.attack.norm ?? 'linf', eps: ev.attack.eps, steps: ev.attack.steps, alpha: ev.attack.alpha, restarts: ev.attack.restarts, generator });

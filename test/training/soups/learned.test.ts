@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useDevice } from '../../helpers.js';
+import { tensor } from '../../../engine/create.js';
 import type { Sequential } from '../../../nn/layers/index.js';
 import { ingredientsFromModels } from '../../../training/soups/ingredients.js';
 import { learnedSoup, type LearnedSoupResult } from '../../../training/soups/learned.js';
@@ -86,5 +87,15 @@ describe('adversarial learned soup', () => {
     await expect(learnedSoup(ing, { ...opts, temperature: 0 })).rejects.toThrow(/temperature must be a finite number > 0/);
     await expect(learnedSoup(ing, { ...opts, init: [0.3, 0.3] })).rejects.toThrow(/init must be finite and sum to 1/);
     ing.dispose();
+    // An ingredient holding a NaN poisons every soup that weighs it: the run stops instead of training on.
+    const poisoned = copyOf(ftRobust, mlp2);
+    const w = poisoned.stateDict().find(([k]) => k === '5.bias')![1];
+    poisoned.loadStateDict(new Map([['5.bias', tensor([NaN, ...new Array<number>(9).fill(0)], [10])]]), { strict: false });
+    expect(w.disposed).toBe(false);
+    const bad = ingredientsFromModels([copyOf(ftClean, mlp2), poisoned]);
+    const live = dev().stats().liveTensors;
+    await expect(learnedSoup(bad, { ...opts, steps: 2, evalEvery: 2 })).rejects.toThrow(/training loss is NaN over steps 1-2/);
+    expect(dev().stats().liveTensors).toBe(live);
+    bad.dispose();
   });
 });
