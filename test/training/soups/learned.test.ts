@@ -4,7 +4,6 @@ import { tensor } from '../../../engine/create.js';
 import type { Sequential } from '../../../nn/layers/index.js';
 import { ingredientsFromModels } from '../../../training/soups/ingredients.js';
 import { learnedSoup, type LearnedSoupResult } from '../../../training/soups/learned.js';
-import { gridSoup } from '../../../training/soups/grid.js';
 import { evaluateSoup } from '../../../training/soups/metric.js';
 import { soupModel } from '../../../training/soups/assemble.js';
 import { disposeResult } from '../../../training/soups/result.js';
@@ -49,10 +48,6 @@ describe('adversarial learned soup', () => {
     expect([r.method, r.param, r.granularity, r.loss]).toEqual(['learned', 'softmax', 'model', { kind: 'mix', lambda: 0.5 }]);
     disposeResult(r);
     expect(dev().stats().liveTensors).toBe(live);
-
-    const grid = await gridSoup(ing, heldOut);
-    console.log(`grid (21 points): ${(100 * grid.heldOut.clean).toFixed(1)}/${(100 * grid.heldOut.robust).toFixed(1)} at ${fmt(grid.coefficients)}, ${grid.wallMs.toFixed(0)} ms; learned ${r.wallMs.toFixed(0)} ms`);
-    disposeResult(grid);
     ing.dispose();
   });
 
