@@ -1,5 +1,5 @@
 /** Model soups and adversarial learned soups (METHODS §7): ingredients, assembly, checks, methods, BN, results. */
-export { Ingredients, SoupError, loadIngredients, ingredientsFromModels, firstDifference } from './ingredients.js';
+export { Ingredients, SoupError, loadIngredients, ingredientsFromModels } from './ingredients.js';
 export { assembleSoup, soupOf, soupModel, soupLayers, uniformOver, disposeSoup } from './assemble.js';
 export type { SoupLayers, CoefficientValues } from './assemble.js';
 export { evaluateSoup, criterionScore, checkCriterion, describeCriterion } from './metric.js';
