@@ -107,3 +107,7 @@ export { evalTable, configTable, comparisonTable, configDiffTable, epochsTable, 
 export type { Table } from './training/report/table.js';
 export { runReportHtml, comparisonHtml } from './training/report/html.js';
 export type { Figure } from './training/report/html.js';
+export { FunctionalModel, functionalModel } from './nn/functional_model.js';
+export { modelFromCheckpoint, readCheckpointMeta, modelSpecOf } from './nn/model_io.js';
+export type { ModelSpec } from './nn/model_io.js';
+export * from './training/soups/index.js';

@@ -26,7 +26,8 @@ export interface CheckpointMeta {
   [key: string]: unknown;
 }
 
-const OPT_PREFIX = 'optimizer.state.';
+/** Where saveCheckpoint puts the optimizer's tensors (not the model's). */
+export const OPT_PREFIX = 'optimizer.state.';
 
 /** A checkpoint that does not fit the model, optimizer or generator, or that holds corrupt metadata. */
 export class CheckpointError extends SafetensorsError {}
