@@ -12,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   bench: { summary: 'kernel throughput (GFLOP/s, GB/s) on this adapter', run: async (a) => (await import('../bench/cli.js')).benchCommand(a) },
   profile: { summary: 'GPU time per kernel of one training step', run: async (a) => (await import('../bench/profile_cli.js')).profileCommand(a) },
   report: { summary: "a run's report.html and plots, or a comparison of several runs", run: async (a) => (await import('../cli/report.js')).reportCommand(a) },
+  train: { summary: 'train a classifier with standard, PGD-AT, TRADES or W-TRADES objectives into a run directory', run: async (a) => (await import('../cli/train.js')).trainCommand(a) },
   start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../cli/start.js')).startCommand(a) },
   soak: { summary: 'many TRADES steps checked for growing memory (live tensors, pooled bytes, buffers, RSS)', run: async (a) => (await import('../bench/soak_cli.js')).soakCommand(a) },
 };

@@ -49,9 +49,9 @@ export function parseCommand(spec: CommandSpec, argv: string[]): Parsed | null {
   try {
     parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
   } catch (e) {
+    // node's message is kept whole: it has the hints (e.g. '--eps=-1' for a value starting with a dash).
     const valid = Object.keys(spec.options).map((k) => `--${k}`).concat('--help').join(', ');
-    const m = /'(-[^']+)'/.exec((e as Error).message);
-    throw new UsageError(`${spec.name}: ${m ? `unknown or malformed option '${m[1]}'` : (e as Error).message}. Valid options: ${valid}`);
+    throw new UsageError(`${spec.name}: ${(e as Error).message.replace(/\n/g, ' ')} Valid options: ${valid}`);
   }
   if (parsed.values.help) {
     console.log(helpText(spec));

@@ -9,11 +9,12 @@ export class Progress {
     if (done < this.total && now - this.lastDraw < 250) return;
     this.lastDraw = now;
     const secs = (now - this.start) / 1000;
-    const rate = done / Math.max(secs, 1e-9);
+    // Under a tenth of a second there is no rate to speak of yet.
+    const rate = secs >= 0.1 ? done / secs : NaN;
     const eta = rate > 0 ? (this.total - done) / rate : Infinity;
     const width = 24;
     const filled = Math.round((width * done) / Math.max(this.total, 1));
-    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${rate.toFixed(1)} ${this.unit}/s ETA ${fmtSecs(eta)}${extra ? `  ${extra}` : ''}`;
+    const line = `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${this.total} ${Number.isNaN(rate) ? '-' : rate.toFixed(1)} ${this.unit}/s ETA ${fmtSecs(eta)}${extra ? `  ${extra}` : ''}`;
     if (this.out.isTTY) this.out.write(`\r${line}\x1b[K${done >= this.total ? '\n' : ''}`);
     else if (done >= this.total || done % Math.max(1, Math.floor(this.total / 10)) === 0) this.out.write(`${line}\n`);
   }

@@ -30,7 +30,7 @@ const WHAT = ['input batch', 'loss', 'gradients'] as const;
 
 export class TrainingHealth {
   private readonly counts: Tensor;
-  /** uint32 [4]: healthy, first bad step + 1, what (bits), skipped. */
+  /** int32 [4] (read as u32 by the kernel): healthy, first bad step + 1, what (bits), skipped. */
   readonly state: Tensor;
   /** float32 [1]: 1 where the step may update the weights. */
   readonly gate: Tensor;
@@ -38,7 +38,7 @@ export class TrainingHealth {
   constructor(readonly device: Device, readonly mode: HealthMode = 'stop') {
     if (mode !== 'stop' && mode !== 'skip') throw new RangeError(`TrainingHealth: mode must be 'stop' or 'skip', got ${JSON.stringify(mode)}`);
     this.counts = keep(full([4], 0, { device, dtype: 'uint32' }));
-    this.state = keep(tensor(new Uint32Array([1, 0, 0, 0]), [4], { device }));
+    this.state = keep(tensor(new Int32Array([1, 0, 0, 0]), [4], { device }));
     this.gate = keep(full([1], 1, { device }));
   }
 

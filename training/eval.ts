@@ -197,7 +197,8 @@ export async function evaluate(model: Module, x: Tensor, y: Tensor, opts: Evalua
         warnings.push(`${r.attack}: a returned point lies outside the threat model (${r.budget.maxExcess.toExponential(2)} past eps, ${r.budget.maxOutside.toExponential(2)} outside [0, 1]): a bug, the row is not valid`);
       }
     }
-    const checks = opts.checks === false ? [] : await sanityChecks(model, x, y, rows, { ...threat, batchSize, seed, checkExamples: positiveInt('checkExamples', opts.checkExamples ?? 500), pgdSteps, run });
+    // The checks judge attacks: with none (a clean-only evaluation) there is nothing to check.
+    const checks = opts.checks === false || attacks.every((a) => a === 'clean') ? [] : await sanityChecks(model, x, y, rows, { ...threat, batchSize, seed, checkExamples: positiveInt('checkExamples', opts.checkExamples ?? 500), pgdSteps, run });
     for (const c of checks) if (!c.ok) warnings.push(`sanity check failed: ${c.name}: ${c.detail}`);
     return { n, norm, eps, seed, rows, checks, warnings };
   } finally {

@@ -12,6 +12,7 @@
  * Dawn keeps the process alive while an instance is referenced: the own mode drops the instance and
  * destroys the peers' devices at the end, the shared mode leaves the device to its owner (device.destroy()).
  */
+import { libraryVersion } from '../../engine/version.js';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -74,15 +75,10 @@ export function installedVersion(pkg: string): string | null {
   return 'unknown';
 }
 
-/** robustgpu's own version (its package.json, found upwards from this file, in dist/ or in the sources). */
+/** robustgpu's own version. */
 export function ourVersion(): string | undefined {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-    try {
-      const j = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (j.name === 'robustgpu') return j.version;
-    } catch { /* keep walking up */ }
-  }
-  return undefined;
+  const v = libraryVersion();
+  return v === 'unknown' ? undefined : v;
 }
 
 /** The reason a peer did not load, for the table: "not installed" or the error's first line. */

@@ -30,7 +30,8 @@ export function parseActivation(spec: string): ActivationSpec {
 }
 
 export class Activation extends Module {
-  readonly spec: ActivationSpec;
+  /** Replaceable only between parameter-free specs (swapActivations), for SAT's backward-only smoothing. */
+  spec: ActivationSpec;
 
   constructor(spec: string | ActivationSpec, opts: { device?: Device } = {}) {
     super();
@@ -50,4 +51,18 @@ export class Activation extends Module {
       default: return activation(name, x);
     }
   }
+}
+
+/**
+ * Replaces every `from` activation of `model` by `to` (both parameter-free, e.g. relu -> relu_smoothgrad for
+ * SAT's backward-only smoothing in chosen passes); returns the function that puts them back.
+ */
+export function swapActivations(model: Module, from: ActivationSpec['name'], to: ActivationSpec): () => void {
+  const learnable = (n: string) => n === 'psoftplus' || n === 'smoothrelu';
+  if (learnable(from) || learnable(to.name)) throw new RangeError(`swapActivations: '${learnable(from) ? from : to.name}' has a learnable parameter and cannot be swapped in or out`);
+  const swapped: [Activation, ActivationSpec][] = [];
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof Activation && m.spec.name === from) { swapped.push([m, m.spec]); m.spec = to; }
+  }
+  return () => { for (const [m, s] of swapped) m.spec = s; };
 }

@@ -78,3 +78,33 @@ describe('the robustgpu binary', () => {
     expect(typeof info.vendor).toBe('string');
   });
 });
+
+describe('robustgpu train', () => {
+  const run = (args: string[]) => spawnSync(process.execPath, [join(root, 'dist/bin/robustgpu.js'), 'train', ...args], { encoding: 'utf8', env: { ...process.env, XDG_RUNTIME_DIR: '/tmp' } });
+
+  it('--help lists the options with their defaults, from the one declaration', () => {
+    const r = run(['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/--attack-steps N\s+training attack steps \(default: 10\)/);
+    expect(r.stdout).toMatch(/--objective VALUE\s+training objective \(standard \| pgd-at \| trades \| w-trades\) \(default: trades\)/);
+    expect(r.stdout).toMatch(/--config FILE/);
+  });
+
+  it('refuses a config file with an unknown key or a bad value, naming the key, and a bad flag keeping node\'s hint', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ epochs: 2, atackSteps: 3 }));
+    let r = run(['--config', bad]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--config .*bad\.json: key 'atackSteps': unknown key/);
+    writeFileSync(bad, JSON.stringify({ eps: 'big' }));
+    r = run(['--config', bad]);
+    expect(r.stderr).toMatch(/key 'eps' expects a number > 0, got 'big'/);
+    r = run(['--attack-steps', '2.5']);
+    expect(r.stderr).toMatch(/--attack-steps expects an integer >= 1, got '2\.5'/);
+    r = run(['--eps', '-1']);
+    expect(r.stderr).toMatch(/To specify an option argument starting with a dash use '--eps=-XYZ'/);
+    r = run(['--eps=-1']);
+    expect(r.stderr).toMatch(/--eps expects a number > 0, got '-1'/);
+  });
+});
