@@ -71,3 +71,8 @@ export { DataLoader, evalBatches } from './training/data/loader.js';
 export type { LoaderOptions, LoaderState, LoadedBatch } from './training/data/loader.js';
 export { augment, augmentWith, drawAugment, augmentCpu, decodeAugment, augmentCodeRange } from './training/data/augment.js';
 export type { AugmentOptions, AugmentDraw } from './training/data/augment.js';
+export { setKernelChoice, choiceLabel, parseChoice, TILES, KERNEL_OPS } from './kernels/choice.js';
+export type { KernelChoice, KernelOp, Tile } from './kernels/choice.js';
+export { Tuner, tuneKey, defaultTuneCachePath } from './engine/tune.js';
+export type { TuneEntry, TuneKey, TuneResult, TuneState, TunerOptions } from './engine/tune.js';
+export { FAST_TOGGLES } from './engine/device.js';

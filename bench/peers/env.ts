@@ -15,8 +15,8 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { create } from 'webgpu';
+import { libraryVersion } from '../../engine/version.js';
 
 const SELF = Symbol.for('robustgpu.peers.navigator');
 
@@ -76,13 +76,8 @@ export function installedVersion(pkg: string): string | null {
 
 /** robustgpu's own version (its package.json, found upwards from this file, in dist/ or in the sources). */
 export function ourVersion(): string | undefined {
-  for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-    try {
-      const j = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
-      if (j.name === 'robustgpu') return j.version;
-    } catch { /* keep walking up */ }
-  }
-  return undefined;
+  const v = libraryVersion();
+  return v === 'unknown' ? undefined : v;
 }
 
 /** The reason a peer did not load, for the table: "not installed" or the error's first line. */
