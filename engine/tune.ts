@@ -47,6 +47,14 @@ export interface TunerOptions {
   version?: string;
 }
 
+/** How candidates are timed (Tuner.timing; tunePending's options override it). */
+export interface TimingOptions {
+  /** Timed repetitions per candidate, after one that compiles (default 5). */
+  reps?: number;
+  /** Time the default against one tile only (64x64 k8); default: on a software adapter. */
+  quick?: boolean;
+}
+
 export interface TuneState {
   path: string | null; key: TuneKey; entries: number; pending: number;
   /** Why the file's entries were ignored (another key), or null. */
@@ -83,11 +91,15 @@ export class Tuner implements KernelChooser {
   readonly key: TuneKey;
   readonly path: string | null;
   autotune: boolean;
+  /** How tuning at a sync times the candidates. */
+  timing: TimingOptions = {};
   readonly software: boolean;
   readonly maxWorkgroupStorage: number;
   private entries: Map<string, TuneEntry> | null = null;
   private stale: string | null = null;
   private readonly pending = new Map<string, { op: KernelOp; shapeClass: string; shape: unknown }>();
+  /** The (op, shape class) keys asked for while autotuning, with an entry or not. */
+  readonly met = new Set<string>();
   private busy = false;
 
   constructor(info: DeviceInfo, opts: TunerOptions = {}) {
@@ -137,6 +149,7 @@ export class Tuner implements KernelChooser {
   choose(op: KernelOp, shapeClass: string, shape: unknown): KernelChoice | undefined {
     const k = `${op} ${shapeClass}`;
     const e = this.load().get(k);
+    if (this.autotune) this.met.add(k);
     if (e) return e.choice;
     if (this.autotune && !this.pending.has(k)) this.pending.set(k, { op, shapeClass, shape });
     return undefined;
@@ -170,14 +183,15 @@ export class Tuner implements KernelChooser {
    * Times the candidates of every shape class met without an entry, keeps the fastest, and saves the file.
    * `reps` timed repetitions per candidate after one that compiles; `quick` times fewer tiles.
    */
-  async tunePending(device: Device, opts: { reps?: number; quick?: boolean; onResult?: (r: TuneResult) => void } = {}): Promise<TuneResult[]> {
+  async tunePending(device: Device, opts: TimingOptions & { onResult?: (r: TuneResult) => void } = {}): Promise<TuneResult[]> {
     if (this.busy) throw new Error('tunePending: already tuning');
     if (device.profiling) throw new Error('tunePending: the device is being profiled (stopProfile first)');
     this.busy = true;
     const out: TuneResult[] = [];
     try {
-      const reps = opts.reps ?? 5;
-      const quick = opts.quick ?? device.info.fallback;
+      const reps = opts.reps ?? this.timing.reps ?? 5;
+      const quick = opts.quick ?? this.timing.quick ?? device.info.fallback;
+      if (!Number.isInteger(reps) || reps < 1) throw new RangeError(`tunePending: reps must be a positive integer, got ${reps}`);
       // Timing a default candidate may meet other classes (a 1x1 conv's default is a matmul): they join the queue.
       for (let next = this.pending.entries().next(); !next.done; next = this.pending.entries().next()) {
         const [k, p] = next.value;

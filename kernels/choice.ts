@@ -149,10 +149,12 @@ export function tunableOf(op: KernelOp): Tunable<unknown> {
   return t as unknown as Tunable<unknown>;
 }
 
-/** The tile candidates worth timing on a device: all that fit, or (quick) one of each output size at k16. */
+/** The tile quick tuning times against the default (on a software adapter, whose compiles take seconds). */
+export const QUICK_TILE: Tile = { tm: 4, tn4: 1, bk: 8 };
+
+/** The tile candidates worth timing on a device: all that fit, or (quick) QUICK_TILE alone. */
 export function tileCandidates(d: Dispatcher, quick: boolean): Tile[] {
-  const fit = TILES.filter((t) => tileFits(d, t));
-  return quick ? fit.filter((t) => t.bk === 16 && t.tm === t.tn4 * 4) : fit;
+  return quick ? [QUICK_TILE] : TILES.filter((t) => tileFits(d, t));
 }
 
 /**
