@@ -200,9 +200,10 @@ export class Tuner implements KernelChooser {
         this.load().set(k, entry);
         const r = { op: p.op, shapeClass: p.shapeClass, shape: tunableOf(p.op).describe(p.shape), entry };
         out.push(r);
+        // Saved per class: a run cut short (a time limit) keeps what it measured.
+        this.save();
         opts.onResult?.(r);
       }
-      if (out.length) this.save();
     } finally {
       this.busy = false;
     }

@@ -32,7 +32,9 @@ describe('robustgpu tune', () => {
     expect(info.stdout).toContain(`robustgpu ${file.key.version}`);
     const json = spawnSync('node', [bin, 'info', '--json'], { encoding: 'utf8', env });
     expect(JSON.parse(json.stdout).tuneCache).toMatchObject({ path: cache, entries: count, stale: null });
-  });
+    // About 10 s with Mesa's shader cache warm; the first run after a kernel changes compiles some 20 pipelines
+    // on lavapipe (2-8 s each).
+  }, 300_000);
 
   it('refuses a missing model and contradicting flags with exit code 2', () => {
     const a = spawnSync('node', [bin, 'tune'], { encoding: 'utf8' });
