@@ -62,7 +62,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const tuner = device.chooser;
   tuner.timing = { reps, quick: p.values.quick ? true : p.values.full ? false : undefined };
   try {
-    if (p.values.retune) tuner.forget();
+    if (p.values.retune) tuner.retune();
     const model = buildModel(name, { activation: p.values.activation as string, generator: new Generator(0) });
     const input = MODELS[name]?.input ?? [3, 32, 32];
     const x = rand([batch, ...input], { generator: new Generator(1) });

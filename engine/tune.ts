@@ -101,6 +101,10 @@ export class Tuner implements KernelChooser {
   /** The (op, shape class) keys asked for while autotuning, with an entry or not. */
   readonly met = new Set<string>();
   private busy = false;
+  /** Every class met is timed again (retune), its entry kept until then... */
+  private again = false;
+  /** ... once: the classes timed by this tuner. */
+  private readonly timed = new Set<string>();
 
   constructor(info: DeviceInfo, opts: TunerOptions = {}) {
     this.key = tuneKey(info, opts.version);
@@ -150,9 +154,10 @@ export class Tuner implements KernelChooser {
     const k = `${op} ${shapeClass}`;
     const e = this.load().get(k);
     if (this.autotune) this.met.add(k);
-    if (e) return e.choice;
+    const retimed = this.again && this.autotune && !this.timed.has(k);
+    if (e && !retimed) return e.choice;
     if (this.autotune && !this.pending.has(k)) this.pending.set(k, { op, shapeClass, shape });
-    return undefined;
+    return retimed ? e?.choice : undefined;
   }
 
   /** The cached entry of (op, shape class), if any. */
@@ -160,9 +165,12 @@ export class Tuner implements KernelChooser {
     return this.load().get(`${op} ${shapeClass}`);
   }
 
-  /** Drops every entry (in memory; the file changes at the next save): everything met from now on is tuned afresh. */
-  forget(): void {
-    this.load().clear();
+  /**
+   * Times again every class met from now on with autotune on (`robustgpu tune --retune`); meanwhile their
+   * entries still choose, and the entries of classes not met stay in the file.
+   */
+  retune(): void {
+    this.again = true;
   }
 
   get pendingCount(): number {
@@ -196,6 +204,7 @@ export class Tuner implements KernelChooser {
       for (let next = this.pending.entries().next(); !next.done; next = this.pending.entries().next()) {
         const [k, p] = next.value;
         this.pending.delete(k);
+        this.timed.add(k);
         const entry = await timeCandidates(device, p.op, p.shape, reps, quick);
         this.load().set(k, entry);
         const r = { op: p.op, shapeClass: p.shapeClass, shape: tunableOf(p.op).describe(p.shape), entry };
@@ -233,8 +242,8 @@ async function timeCandidates(device: Device, op: KernelOp, shape: unknown, reps
   const t = tunableOf(op);
   const ms: Record<string, number> = {};
   const clock = device.hasTimestamps ? 'gpu' : 'wall';
-  let best: KernelChoice = DEFAULT_CHOICE;
-  for (const c of t.candidates(device, shape, quick)) {
+  const candidates = t.candidates(device, shape, quick);
+  for (const c of candidates) {
     const bufs: Record<string, GPUBufferBinding> = {};
     const held: GPUBuffer[] = [];
     try {
@@ -268,8 +277,9 @@ async function timeCandidates(device: Device, op: KernelOp, shape: unknown, reps
     }
   }
   const def = ms[choiceLabel(DEFAULT_CHOICE)] ?? Infinity;
+  let best: KernelChoice = DEFAULT_CHOICE;
   let bestMs = def * (1 - MIN_GAIN);
-  for (const c of t.candidates(device, shape, quick)) {
+  for (const c of candidates) {
     const m = ms[choiceLabel(c)]!;
     if (c.variant !== 'default' && m < bestMs) { best = c; bestMs = m; }
   }

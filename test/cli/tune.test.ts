@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tuneCommand } from '../../cli/tune.js';
 
 const bin = join(import.meta.dirname, '../../dist/bin/robustgpu.js');
 
@@ -25,23 +26,24 @@ describe('robustgpu tune', () => {
     expect(again.status, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ met: count, tuned: [], cache: { path: cache, entries: count } });
 
+    // --retune times them all again and keeps the file's entries.
+    const re = spawnSync('node', [bin, 'tune', 'smallcnn', '--batch', '4', '--reps', '1', '--retune', '--json'], { encoding: 'utf8', env });
+    expect(re.status, re.stderr).toBe(0);
+    expect((JSON.parse(re.stdout) as { tuned: unknown[] }).tuned).toHaveLength(count);
+    expect(Object.keys((JSON.parse(readFileSync(cache, 'utf8')) as { entries: object }).entries)).toHaveLength(count);
+
     const info = spawnSync('node', [bin, 'info'], { encoding: 'utf8', env });
     expect(info.status, info.stderr).toBe(0);
     expect(info.stdout).toContain(`tune cache   ${cache}`);
     expect(info.stdout).toContain(`${count} entries`);
     expect(info.stdout).toContain(`robustgpu ${file.key.version}`);
-    const json = spawnSync('node', [bin, 'info', '--json'], { encoding: 'utf8', env });
-    expect(JSON.parse(json.stdout).tuneCache).toMatchObject({ path: cache, entries: count, stale: null });
     // About 10 s with Mesa's shader cache warm; the first run after a kernel changes compiles some 20 pipelines
     // on lavapipe (2-8 s each).
   }, 300_000);
 
-  it('refuses a missing model and contradicting flags with exit code 2', () => {
-    const a = spawnSync('node', [bin, 'tune'], { encoding: 'utf8' });
-    expect(a.status).toBe(2);
-    expect(a.stderr).toMatch(/tune: expected one model name/);
-    const b = spawnSync('node', [bin, 'tune', 'smallcnn', '--quick', '--full'], { encoding: 'utf8' });
-    expect(b.status).toBe(2);
-    expect(b.stderr).toMatch(/--quick and --full contradict/);
+  it('refuses a missing model and contradicting flags, naming them', async () => {
+    await expect(tuneCommand([])).rejects.toThrow(/tune: expected one model name/);
+    await expect(tuneCommand(['smallcnn', '--quick', '--full'])).rejects.toThrow(/--quick and --full contradict/);
+    await expect(tuneCommand(['smallcnn', '--batch', '0'])).rejects.toThrow(/--batch expects a positive integer, got '0'/);
   });
 });

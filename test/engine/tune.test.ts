@@ -118,6 +118,21 @@ describe('tuner', () => {
     off.save();
   });
 
+  it('retune times the classes met again, once, keeping their entries meanwhile and the entries of the others', () => {
+    const info = dev().info;
+    const file = fresh();
+    writeCache(file, tuneKey(info), { 'matmul a': TILED_ENTRY(SHAPE), 'matmul b': TILED_ENTRY(SHAPE) });
+    const t = new Tuner(info, { cachePath: file, autotune: true });
+    expect(t.choose('matmul', 'a', SHAPE)).toEqual({ variant: 'tiled', tile: QUICK_TILE });
+    expect(t.pendingCount).toBe(0);
+    t.retune();
+    expect(t.choose('matmul', 'a', SHAPE)).toEqual({ variant: 'tiled', tile: QUICK_TILE });
+    expect(t.choose('matmul', 'a', SHAPE)).toEqual({ variant: 'tiled', tile: QUICK_TILE });
+    expect(t.pendingCount).toBe(1);
+    t.save();
+    expect(Object.keys((JSON.parse(readFileSync(file, 'utf8')) as { entries: object }).entries).sort()).toEqual(['matmul a', 'matmul b']);
+  });
+
   it('refuses a corrupt cache file, naming the file and what is wrong', () => {
     const info = dev().info;
     const file = fresh();
