@@ -111,3 +111,8 @@ export { FunctionalModel, functionalModel } from './nn/functional_model.js';
 export { modelFromCheckpoint, readCheckpointMeta, modelSpecOf } from './nn/model_io.js';
 export type { ModelSpec } from './nn/model_io.js';
 export * from './training/soups/index.js';
+export { setKernelChoice, choiceLabel, parseChoice, TILES, KERNEL_OPS } from './kernels/choice.js';
+export type { KernelChoice, KernelOp, Tile } from './kernels/choice.js';
+export { Tuner, tuneKey, defaultTuneCachePath } from './engine/tune.js';
+export type { TuneEntry, TuneKey, TuneResult, TuneState, TunerOptions } from './engine/tune.js';
+export { FAST_TOGGLES } from './engine/device.js';

@@ -2,11 +2,12 @@
 import { parseCommand, numberOption, UsageError, type CommandSpec } from '../cli/args.js';
 import { DEVICE_OPTIONS, deviceOptions } from '../cli/device_options.js';
 import { runBench } from './run.js';
+import { parseChoice } from '../kernels/choice.js';
 
 export const benchSpec: CommandSpec = {
   name: 'bench',
   summary: 'Measure kernel and training-step throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
-  usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick | --full] [--reps N] [--peers | --no-peers] [--against FILE]',
+  usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick | --full] [--reps N] [--peers | --no-peers] [--against FILE] [--kernel CHOICE] [--fast]',
   options: {
     filter: { type: 'string', arg: 'TEXT', description: "only cases whose 'suite name' contains TEXT (comma-separated alternatives)" },
     json: { type: 'boolean', description: 'print the report as JSON only' },
@@ -17,6 +18,7 @@ export const benchSpec: CommandSpec = {
     reps: { type: 'string', arg: 'N', description: 'timed repetitions per case (default 10, whole steps 3; quick: 3, whole steps 2)' },
     peers: { type: 'boolean', description: 'also run the tfjs-webgpu / jax-js comparison (default in full mode)' },
     'no-peers': { type: 'boolean', description: 'skip the peer comparison' },
+    kernel: { type: 'string', arg: 'CHOICE', description: "force one variant for matmul and conv2d: 'default' (the register-blocked kernels) or 'tiled BMxBN kBK' (64x64 to 128x128, k8/k16/k32)" },
     ...DEVICE_OPTIONS,
   },
   examples: ['robustgpu bench --quick', "robustgpu bench --filter 'matmul,step smallcnn' --reps 5", 'robustgpu bench --quick --json > bench.json',
@@ -32,9 +34,11 @@ export async function benchCommand(argv: string[]): Promise<number> {
   if (v.peers && v['no-peers']) throw new UsageError('bench: --peers and --no-peers contradict each other');
   if (v.quick && v.full) throw new UsageError('bench: --quick and --full contradict each other');
   const peers = v.peers ? true : v['no-peers'] ? false : undefined;
+  const kernel = v.kernel === undefined ? undefined : parseChoice(String(v.kernel).replace(/-/g, ' '));
+  if (kernel === null) throw new UsageError(`bench: --kernel expects 'default' or 'tiled BMxBN kBK' with BM, BN in 64, 128 and BK in 8, 16, 32 (e.g. 'tiled 128x64 k16'), got '${String(v.kernel)}'`);
   await runBench({
     filter: v.filter as string | undefined, json: !!v.json, quick: v.quick ? true : v.full ? false : undefined, reps, peers, device: deviceOptions(v),
-    against: v.against as string | undefined, jsonFile: v['json-out'] as string | undefined,
+    against: v.against as string | undefined, jsonFile: v['json-out'] as string | undefined, kernel,
   });
   return 0;
 }

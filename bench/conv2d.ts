@@ -7,7 +7,7 @@
  */
 import { empty, full } from '../engine/create.js';
 import { scope } from '../engine/scope.js';
-import { runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvGeometry } from '../kernels/conv2d.js';
+import { runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, conv2dWeightGradPlan, type ConvGeometry } from '../kernels/conv2d.js';
 import { convOutSize } from '../engine/ops/conv2d.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { BenchContext } from './context.js';
@@ -89,7 +89,7 @@ export async function convSuite(ctx: BenchContext, shapes: ConvBenchShape[] = ct
     if (!passes.length) continue;
     await ctx.group('conv2d', passes.map((p) => `${s.name} ${p}`), async () => {
       const g = convGeometryOf(s);
-      const plan = weightGradPlan(g, undefined, undefined, ctx.device.maxOutputsPerThread);
+      const plan = conv2dWeightGradPlan(ctx.device, g);
       const bufs = scope(() => ({
         x: full([g.N, g.C, g.H, g.W], 0.01, { device }),
         w: full([g.O, g.C / g.groups, g.KH, g.KW], 0.01, { device }),

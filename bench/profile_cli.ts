@@ -10,7 +10,7 @@ import { table } from '../cli/table.js';
 import { stepRecorders, type StepKind } from './steps.js';
 import { profileKernels, type StepProfile } from './profile.js';
 
-const STEP_NAMES: Record<string, StepKind> = { standard: 'standard', 'pgd-10': 'pgd-10 attack', 'pgd-at-10': 'pgd-at-10', 'trades-10': 'trades-10' };
+export const STEP_NAMES: Record<string, StepKind> = { standard: 'standard', 'pgd-10': 'pgd-10 attack', 'pgd-at-10': 'pgd-at-10', 'trades-10': 'trades-10' };
 
 export const profileSpec: CommandSpec = {
   name: 'profile',

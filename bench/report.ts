@@ -72,6 +72,10 @@ export interface BenchHeader {
   node: string;
   mode: 'quick' | 'full';
   filter: string[] | null;
+  /** The kernel variant forced for matmul and conv2d (bench --kernel), or absent: the normal selection. */
+  kernel?: string;
+  /** Dawn toggles of the device (bench --fast). */
+  toggles?: string[];
   /** The reference run joined to the rows ('of ref' column), when one was given. */
   reference?: { engine: string; device: string; date: string; precision: string; timing: string; file: string; matched: number };
 }
@@ -165,6 +169,8 @@ export function formatHeader(h: BenchHeader, peak: BenchPeak | null): string {
   return [
     `robustgpu bench, ${h.date} (${h.mode}${h.filter ? `, filter ${h.filter.map((f) => `'${f}'`).join(' or ')}` : ''})`,
     `adapter: ${[a.vendor, a.architecture, a.description].filter(Boolean).join(' / ')} (backend ${a.backend}); Node ${h.node}`,
+    ...(h.kernel ? [`kernels: ${h.kernel} forced for matmul and every conv2d pass`] : []),
+    ...(h.toggles?.length ? [`Dawn toggles: ${h.toggles.join(', ')}`] : []),
     `timing: ${h.timing}`,
     ...(h.reference ? [`reference: ${h.reference.engine} on ${h.reference.device} (${h.reference.precision}; ${h.reference.timing}; ${h.reference.date}; ${h.reference.file}), ` +
       `${h.reference.matched} rows matched; 'of ref' = its median time / ours, our throughput as a fraction of its`] : []),

@@ -15,6 +15,7 @@ import { batchNormSuite, activationSuite, lossSuite, pgdKernelSuite } from './me
 import { optimSuite } from './optim.js';
 import { stepSuite } from './steps.js';
 import { applyReference, loadReference } from './reference.js';
+import { KERNEL_OPS, choiceLabel, setKernelChoice, type KernelChoice } from '../kernels/choice.js';
 
 export type { BenchRow, BenchReport } from './report.js';
 
@@ -48,6 +49,8 @@ export interface BenchOptions {
   out?: (text: string) => void;
   /** Where progress lines go (default: stderr, except with json). null: nowhere. */
   progress?: ((line: string) => void) | null;
+  /** Forces one kernel variant for matmul and every conv2d pass during the run (setKernelChoice). */
+  kernel?: KernelChoice;
 }
 
 const SUITES: [string, (ctx: BenchContext) => Promise<void>][] = [
@@ -111,8 +114,10 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   const header: BenchHeader = {
     date: new Date().toISOString(), adapter: { vendor, architecture, description, backend }, timing: timingMethod(device),
     node: process.version, mode: quick ? 'quick' : 'full', filter,
+    ...(opts.kernel ? { kernel: choiceLabel(opts.kernel) } : {}), ...(device.info.toggles.length ? { toggles: device.info.toggles } : {}),
   };
   const ctx = new BenchContext(device, quick, reps, filter, progress, opts.reps !== undefined);
+  if (opts.kernel) for (const op of KERNEL_OPS) setKernelChoice(op, opts.kernel);
   try {
     await peakProbe(ctx);
     for (const [, suite] of SUITES) await suite(ctx);
@@ -120,6 +125,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     if (peers) await runPeers(ctx, filter);
     await peakProbe(ctx, 'end');
   } finally {
+    if (opts.kernel) for (const op of KERNEL_OPS) setKernelChoice(op, null);
     device.destroy();
   }
   if (reference) {

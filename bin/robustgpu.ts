@@ -10,6 +10,7 @@ const COMMANDS: Record<string, Command> = {
   audit: { summary: 'check every op against float64 references and finite differences', run: async (a) => (await import('../cli/audit.js')).auditCommand(a) },
   model: { summary: 'layers, output shapes, parameters and FLOPs of a model', run: async (a) => (await import('../cli/model.js')).modelCommand(a) },
   bench: { summary: 'kernel throughput (GFLOP/s, GB/s) on this adapter', run: async (a) => (await import('../bench/cli.js')).benchCommand(a) },
+  tune: { summary: "time the kernel variants of a model's layers on this adapter and cache the fastest", run: async (a) => (await import('../cli/tune.js')).tuneCommand(a) },
   profile: { summary: 'GPU time per kernel of one training step', run: async (a) => (await import('../bench/profile_cli.js')).profileCommand(a) },
   report: { summary: "a run's report.html and plots, or a comparison of several runs", run: async (a) => (await import('../cli/report.js')).reportCommand(a) },
   train: { summary: 'train a classifier with standard, PGD-AT, TRADES or W-TRADES objectives into a run directory', run: async (a) => (await import('../cli/train.js')).trainCommand(a) },

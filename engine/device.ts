@@ -19,6 +19,7 @@ import { fmt, type Shape } from './shape.js';
 import type { DType } from './dtype.js';
 import { ownerOf } from './buffer_owner.js';
 import { Kernel, KernelCompileError, loadedKernels, RANGE_ERRORS, type OverrideValues, type ParamValues } from '../kernels/kernel.js';
+import { Tuner } from './tune.js';
 
 export interface DeviceOptions {
   /** Dawn backend: 'vulkan', 'metal', 'd3d12', 'opengl', ... (env ROBUSTGPU_BACKEND). 'null' is refused. */
@@ -41,7 +42,20 @@ export interface DeviceOptions {
    * software adapter, at least 8 GiB on a GPU).
    */
   memoryBudgetBytes?: number;
+  /**
+   * Dawn's speed toggles for trusted workloads: skip_validation, disable_robustness, disable_workgroup_init
+   * (env ROBUSTGPU_FAST=1). WebGPU then no longer checks commands (a bad one is undefined behaviour, not an
+   * error naming the kernel), nor clamps buffer accesses, nor zeroes workgroup memory. Off by default.
+   */
+  fast?: boolean;
+  /** Tune the GEMM-shaped kernels' shape classes met without a cached entry, at the next sync (engine/tune.ts; env ROBUSTGPU_AUTOTUNE=1). */
+  autotune?: boolean;
+  /** The tune cache file (env ROBUSTGPU_TUNE_CACHE; default in the user's cache directory); 'off': in memory only. */
+  tuneCache?: string;
 }
+
+/** The Dawn toggles `fast` enables. */
+export const FAST_TOGGLES = ['skip_validation', 'disable_robustness', 'disable_workgroup_init'] as const;
 
 export class DeviceLostError extends Error {}
 export class NoAdapterError extends Error {}
@@ -73,6 +87,8 @@ export interface DeviceInfo {
   /** A software (CPU) adapter such as lavapipe. */
   fallback: boolean; subgroupSizes: [number, number];
   features: string[]; limits: Record<string, number>;
+  /** Dawn toggles enabled on the instance (DeviceOptions.fast). */
+  toggles: string[];
 }
 
 export interface DeviceStats {
@@ -120,6 +136,8 @@ export class Device {
    * not yet measured on one: bench/gpu_run.sh). Unlimited on a software adapter.
    */
   readonly maxOutputsPerThread: number;
+  /** Tuned kernel choices of this adapter, and autotuning (engine/tune.ts); what the kernel wrappers ask. */
+  readonly chooser: Tuner;
 
   private constructor(readonly gpu: GPUDevice, readonly info: DeviceInfo, opts: DeviceOptions, private navigatorGpu: GPU | null) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -131,6 +149,7 @@ export class Device {
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
+    this.chooser = new Tuner(info, { autotune: opts.autotune, cachePath: opts.tuneCache });
     this.rangeErrors = new RangeErrors(gpu);
     this.maxBinding = info.limits.maxStorageBufferBindingSize!;
     this.maxBuffer = info.limits.maxBufferSize!;
@@ -159,6 +178,10 @@ export class Device {
     const flags: string[] = [];
     if (backend) flags.push(`backend=${backend}`);
     if (adapterName) flags.push(`adapter=${adapterName}`);
+    const fast = opts.fast ?? process.env.ROBUSTGPU_FAST === '1';
+    // Dawn's Node bindings take instance toggles in create()'s list; toggles in requestDevice's descriptor are
+    // ignored (checked: a validation error still surfaced). The instance's toggles reach its devices.
+    if (fast) flags.push(`enable-dawn-features=${FAST_TOGGLES.join(',')}`);
     let navigatorGpu: GPU;
     let adapter: GPUAdapter | null;
     try {
@@ -180,7 +203,7 @@ export class Device {
       // Dawn does not report the backend it picked; unless one was asked for, it is the platform's first.
       backend: ai.backendType ?? backend ?? `${PLATFORM_BACKEND[process.platform] ?? 'platform'} (Dawn's default)`,
       fallback: !!ai.isFallbackAdapter, subgroupSizes: [ai.subgroupMinSize ?? 0, ai.subgroupMaxSize ?? 0],
-      features: [...gpu.features].sort(), limits,
+      features: [...gpu.features].sort(), limits, toggles: fast ? [...FAST_TOGGLES] : [],
     };
     if (/null/i.test(info.backend)) throw new NoAdapterError("only Dawn's 'null' backend was found; it computes nothing. " + INSTALL_HINT);
     setPollInterval(poll ?? (info.fallback ? 1 : 0));
@@ -378,6 +401,11 @@ export class Device {
     this.recorder.startProfile(mode);
   }
 
+  /** Whether startProfile is in effect. */
+  get profiling(): boolean {
+    return this.recorder.profiling;
+  }
+
   /** Whether the device can time GPU work with timestamp queries. */
   get hasTimestamps(): boolean {
     return this.gpu.features.has('timestamp-query');
@@ -397,12 +425,16 @@ export class Device {
     this.recorder.flush();
   }
 
-  /** Submits, waits for the GPU, and throws the first compile or validation error seen so far. */
+  /**
+   * Submits, waits for the GPU, and throws the first compile or validation error seen so far. With autotune
+   * on, then tunes the shape classes met since without a cached entry (engine/tune.ts).
+   */
   async sync(): Promise<void> {
     this.check();
     this.recorder.flush();
     await this.gpu.queue.onSubmittedWorkDone();
     await this.throwPending();
+    if (this.chooser.autotune && this.chooser.canTune(this)) await this.chooser.tunePending(this);
   }
 
   private async throwPending(): Promise<void> {

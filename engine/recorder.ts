@@ -215,6 +215,10 @@ export class Recorder {
     sub.written.push(w);
   }
 
+  get profiling(): boolean {
+    return this.profiler !== null;
+  }
+
   /** Starts timing dispatches or passes with GPU timestamps (the device must have 'timestamp-query'). */
   startProfile(mode: ProfileMode = 'dispatch'): void {
     if (this.profiler) throw new Error('profiling already started');

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+import type { KernelChooser } from './choice.js';
 
 /** Where the .wgsl files are: next to this file in the sources, and kernels/ at the package root from dist/. */
 function kernelDir(): string {
@@ -39,6 +40,8 @@ export interface Dispatcher {
    * adapter, where bigger blocks load less per multiply-add; a GPU spills past its register file.
    */
   readonly maxOutputsPerThread?: number;
+  /** Tuned kernel choices and what the selection functions need to know of the device (kernels/choice.ts). */
+  readonly chooser?: KernelChooser;
 }
 
 /** Workgroup counts for `threads` threads in groups of `wg`, folded into 2-D past 65535 groups (see lib/grid.wgsl). */

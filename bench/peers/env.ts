@@ -12,12 +12,11 @@
  * Dawn keeps the process alive while an instance is referenced: the own mode drops the instance and
  * destroys the peers' devices at the end, the shared mode leaves the device to its owner (device.destroy()).
  */
-import { libraryVersion } from '../../engine/version.js';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { create } from 'webgpu';
+import { libraryVersion } from '../../engine/version.js';
 
 const SELF = Symbol.for('robustgpu.peers.navigator');
 

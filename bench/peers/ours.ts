@@ -9,7 +9,7 @@ import { empty, tensor } from '../../engine/create.js';
 import { keep, scope } from '../../engine/scope.js';
 import { conv2d, matmul } from '../../engine/ops/index.js';
 import { convGeometry } from '../../engine/ops/conv2d.js';
-import { runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan } from '../../kernels/conv2d.js';
+import { runConv2dInputGrad, runConv2dWeightGrad, conv2dWeightGradPlan } from '../../kernels/conv2d.js';
 import { Generator } from '../../engine/rng.js';
 import { SmallCNN } from '../../nn/models/small_cnn.js';
 import { SGD } from '../../engine/optim/index.js';
@@ -64,7 +64,7 @@ export async function oursRunner(device: Device, w: Workload, d: WorkloadData): 
       }
       const dy = up(d.dy!, [w.N, w.O, w.H, w.W]);
       const geo = convGeometry('conv2d', x.shape, wt.shape, null, { stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1 });
-      const plan = weightGradPlan(geo, undefined, undefined, device.maxOutputsPerThread);
+      const plan = conv2dWeightGradPlan(device, geo);
       const backward = (): [Tensor, Tensor] => {
         const dx = empty(device, x.shape);
         runConv2dInputGrad(device, dy.storage.binding(), wt.storage.binding(), dx.storage.binding(), geo);

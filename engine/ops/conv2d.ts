@@ -13,7 +13,7 @@ import { ref, type RefTensor } from '../ref/tensor.js';
 import { fmt, type Shape } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import {
-  runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvActivation, type ConvGeometry,
+  conv2dWeightGradPlan, runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, type ConvActivation, type ConvGeometry,
 } from '../../kernels/conv2d.js';
 import * as o from './index.js';
 import { reluBackwardFromOutput } from './activation.js';
@@ -89,7 +89,7 @@ function convBackward(g: Tensor, x: Tensor, w: Tensor, needs: readonly boolean[]
   }
   if (needs[1]) {
     dw = empty(w.device, w.shape);
-    const plan = weightGradPlan(geo, undefined, undefined, w.device.maxOutputsPerThread);
+    const plan = conv2dWeightGradPlan(w.device, geo);
     const part = plan.chunks > 1 ? empty(w.device, [plan.partialSize]) : null;
     runConv2dWeightGrad(w.device, x.storage.binding(), g.storage.binding(), part?.storage.binding() ?? null, dw.storage.binding(), geo, plan);
   }

@@ -1,8 +1,9 @@
 // What conv2d_fwd.wgsl and conv2d_dx.wgsl share as implicit GEMMs whose columns are image pixels gathered per
-// tap (kh, kw): their params (one geometry, filled by kernels/conv2d.ts for both), the 8x8 threads, the decoding
-// of the workgroup grid, and a tap's padding mask. The weight gradient (conv2d_dw.wgsl) numbers its blocks
-// differently and shares only lib/conv_block.wgsl.
+// tap (kh, kw): their params (one geometry, filled by kernels/conv2d.ts for both), the 8x8 threads and the
+// decoding of the workgroup grid (a tap's padding mask is lib/conv_pixels.wgsl's). The weight gradient
+// (conv2d_dw.wgsl) numbers its blocks differently and shares only lib/conv_block.wgsl.
 //!include lib/conv_block.wgsl
+//!include lib/conv_pixels.wgsl
 const WX: u32 = 8u;
 const WY: u32 = 8u;
 
@@ -21,13 +22,3 @@ fn grid_x(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.x + (wid.z / params.zgroups) * nwg.x;
 }
 
-// Which of four pixels at rows r, columns c lie inside an h x w image (the others are padding, read as 0).
-fn inside(r: vec4<i32>, c: vec4<i32>, h: u32, w: u32) -> vec4<bool> {
-  return (r >= vec4<i32>(0)) & (r < vec4<i32>(i32(h))) & (c >= vec4<i32>(0)) & (c < vec4<i32>(i32(w)));
-}
-
-// base + r*w + c for the pixels inside (ok), base for the others. Wrapping u32 arithmetic gives the right
-// offset wherever the pixel is inside; the others read the image base, an element that exists.
-fn pixel_offsets(base: vec4<u32>, r: vec4<i32>, c: vec4<i32>, w: u32, ok: vec4<bool>) -> vec4<u32> {
-  return select(base, base + vec4<u32>(r) * w + vec4<u32>(c), ok);
-}

@@ -2,11 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { useDevice, expectClose } from '../../helpers.js';
 import { tensor } from '../../../engine/create.js';
 import * as o from '../../../engine/ops/index.js';
-import { CONV_BLOCKS, chooseConvBlock, runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, weightGradPlan, type ConvGeometry } from '../../../kernels/conv2d.js';
+import {
+  CONV_BLOCKS, chooseConvBlock, runConv2dForward, runConv2dInputGrad, runConv2dWeightGrad, tiledWeightGradPlan, weightGradPlan, type ConvGeometry,
+} from '../../../kernels/conv2d.js';
 import { chooseBlock } from '../../../kernels/matmul.js';
 import { empty } from '../../../engine/create.js';
 import type { Tensor } from '../../../engine/tensor.js';
 import type { Kernel } from '../../../kernels/kernel.js';
+import { setKernelChoice } from '../../../kernels/choice.js';
+import { runAudit } from '../../../engine/audit.js';
+import { runCaseFiles } from '../../../engine/audit_cases.js';
+import { join } from 'node:path';
 
 const dev = useDevice();
 
@@ -149,8 +155,8 @@ describe('conv2d', () => {
       const y = empty(d, want.outShape);
       const dx = empty(d, s.x);
       const dw = empty(d, s.w);
-      runConv2dForward(d, x.storage.binding(), w.storage.binding(), b.storage.binding(), y.storage.binding(), geo, 'none', block);
-      runConv2dInputGrad(d, g.storage.binding(), w.storage.binding(), dx.storage.binding(), geo, block);
+      runConv2dForward(d, x.storage.binding(), w.storage.binding(), b.storage.binding(), y.storage.binding(), geo, 'none', { kernel: 'blocked', block });
+      runConv2dInputGrad(d, g.storage.binding(), w.storage.binding(), dx.storage.binding(), geo, { kernel: 'blocked', block });
       const plan = weightGradPlan(geo, block, rows);
       const part = plan.chunks > 1 ? empty(d, [plan.partialSize]) : null;
       runConv2dWeightGrad(d, x.storage.binding(), g.storage.binding(), part?.storage.binding() ?? null, dw.storage.binding(), geo, plan);
@@ -254,5 +260,71 @@ describe('conv2d', () => {
     expect(() => o.conv2d(x, w, { padding: -1 })).toThrow(/conv2d: padding must be an integer >= 0/);
     expect(() => o.conv2d(x, w, { dilation: 3 })).toThrow(/padded input 5x5 .* smaller than the dilated kernel 7x7/);
     expect(() => o.conv2d(tensor(values(30, 1), [6, 5]), w)).toThrow(/x must be 4-D \[N, C, H, W\], got shape \[6, 5\]/);
+  });
+
+  // 64x64 k8 (4x4 outputs per thread, half the threads idle while fetching) and 128x128 k16 (8x8): one pipeline per
+  // pass and tile, the geometries only change the params.
+  const TILED: [string, Spec][] = [
+    ['13 channels, stride 2, odd 9x7', { x: [2, 13, 9, 7], w: [13, 13, 3, 3], stride: 2, padding: 1, bias: true }],
+    ['groups 3, dilation 2, pad 2', { x: [3, 6, 8, 8], w: [6, 2, 3, 3], groups: 3, dilation: 2, padding: 2, bias: true }],
+    ['depthwise multiplier 2, 5x5 kernel, stride 2', { x: [2, 4, 6, 6], w: [8, 1, 5, 5], groups: 4, padding: 2, stride: 2, bias: true }],
+    ['1x1 stride 2 (a phase no tap reaches)', { x: [2, 6, 7, 7], w: [5, 6, 1, 1], stride: 2, bias: true }],
+    ['3x2 kernel, stride [2,3], padding [0,1], dilation [2,1]', { x: [2, 3, 9, 10], w: [4, 3, 3, 2], stride: [2, 3], padding: [0, 1], dilation: [2, 1], bias: true }],
+    ['stride 2 dilation 2 (every other tap per phase)', { x: [1, 3, 9, 9], w: [3, 3, 3, 3], stride: 2, dilation: 2, padding: 2, bias: true }],
+    ['70 output channels, 130 pixels, K 288 (several tiles and steps)', { x: [2, 32, 8, 9], w: [70, 32, 3, 3], padding: 1, bias: true }],
+  ];
+  for (const tile of [{ tm: 4, tn4: 1, bk: 8 }, { tm: 8, tn4: 2, bk: 16 }]) {
+    it(`the tiled kernels (${16 * tile.tm}x${64 * tile.tn4} k${tile.bk}) match im2col + matmul: forward, input gradient, weight gradient whole and split`, async () => {
+      const d = dev();
+      for (const [name, s] of TILED) {
+        const [N, C, H, W] = s.x as [number, number, number, number];
+        const [O, , KH, KW] = s.w as [number, number, number, number];
+        const [sh, sw] = pair(s.stride, 1);
+        const [ph, pw] = pair(s.padding, 0);
+        const [dh, dw] = pair(s.dilation, 1);
+        const OH = Math.floor((H + 2 * ph - dh * (KH - 1) - 1) / sh) + 1;
+        const OW = Math.floor((W + 2 * pw - dw * (KW - 1) - 1) / sw) + 1;
+        const geo: ConvGeometry = { N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, groups: s.groups ?? 1 };
+        const xv = values(N * C * H * W, 31);
+        const wv = values(s.w.reduce((a, b) => a * b), 32);
+        const bv = values(O, 33);
+        const gv = Float64Array.from(values(N * O * OH * OW, 34));
+        const want = im2colConv(s, xv, wv, bv, gv);
+        const [x, w, b, g] = [tensor(xv, s.x), tensor(wv, s.w), tensor(bv, [O]), tensor(gv, want.outShape)];
+        const y = empty(d, want.outShape);
+        const dx = empty(d, s.x);
+        runConv2dForward(d, x.storage.binding(), w.storage.binding(), b.storage.binding(), y.storage.binding(), geo, 'none', { kernel: 'tiled', tile });
+        runConv2dInputGrad(d, g.storage.binding(), w.storage.binding(), dx.storage.binding(), geo, { kernel: 'tiled', tile });
+        expectClose(await y.read(), want.y, 1e-4, 1e-4, `y, ${name}`);
+        expectClose(await dx.read(), want.dx, 1e-4, 1e-4, `dx, ${name}`);
+        for (const chunks of [1, 3]) {
+          const plan = tiledWeightGradPlan(geo, tile, chunks);
+          if (chunks > 1) expect(plan.chunks, `${name}: the split`).toBeGreaterThan(1);
+          const dwt = empty(d, s.w);
+          const part = plan.chunks > 1 ? empty(d, [plan.partialSize]) : null;
+          runConv2dWeightGrad(d, x.storage.binding(), g.storage.binding(), part?.storage.binding() ?? null, dwt.storage.binding(), geo, plan);
+          expectClose(await dwt.read(), want.dw, 1e-4, 1e-4, `dw, ${name}, ${plan.chunks} chunks`);
+        }
+      }
+    });
+  }
+
+  it('forced for the process (setKernelChoice), the tiled passes pass the conv2d and conv2d_relu audits and the reference cases; they are what ran', async () => {
+    const d = dev();
+    const seen = new Set<string>();
+    const orig = d.run.bind(d);
+    d.run = (k: Kernel, opts: Parameters<typeof orig>[1]) => { seen.add(k.name); orig(k, opts); };
+    const choice = { variant: 'tiled', tile: { tm: 4, tn4: 1, bk: 8 } } as const;
+    for (const op of ['conv2d_fwd', 'conv2d_dx', 'conv2d_dw'] as const) setKernelChoice(op, choice);
+    try {
+      for (const row of await runAudit(d, { ops: ['conv2d', 'conv2d_relu'] })) expect(row.failures, `${row.op}: ${row.failures.join('\n')}`).toEqual([]);
+      const cases = await runCaseFiles(d, [join(import.meta.dirname, '..', '..', 'cases', 'conv2d.json')]);
+      expect(cases.filter((c) => c.status !== 'pass').map((c) => `${c.case}: ${c.status} ${c.detail}`)).toEqual([]);
+      expect(cases.length).toBeGreaterThan(15);
+    } finally {
+      for (const op of ['conv2d_fwd', 'conv2d_dx', 'conv2d_dw'] as const) setKernelChoice(op, null);
+      d.run = orig;
+    }
+    expect([...seen].filter((n) => n.startsWith('conv2d')).sort()).toEqual(['conv2d_dw_tiled', 'conv2d_dx_tiled', 'conv2d_fwd_tiled']);
   });
 });
