@@ -11,7 +11,7 @@
 import { tensor } from '../engine/create.js';
 import { Generator, rand } from '../engine/rng.js';
 import { SGD } from '../engine/optim/index.js';
-import { buildModel, MODELS } from '../nn/models/index.js';
+import { buildModel, modelInput } from '../nn/models/index.js';
 import { tradesStep } from '../training/steps.js';
 import type { Device } from '../engine/device.js';
 
@@ -32,7 +32,7 @@ export interface PeakRow extends PeakConfig {
 }
 
 function inputShape(model: string): [number, number, number] {
-  return MODELS[model]?.input ?? [3, 32, 32];
+  return modelInput(model);
 }
 
 export async function measureStepPeak(device: Device, cfg: PeakConfig): Promise<PeakRow> {

@@ -3,7 +3,7 @@ import { Device, setDefaultDevice } from '../engine/device.js';
 import { tensor } from '../engine/create.js';
 import { Generator, rand } from '../engine/rng.js';
 import { SGD } from '../engine/optim/index.js';
-import { buildModel, MODELS } from '../nn/models/index.js';
+import { buildModel, MODELS, modelInput } from '../nn/models/index.js';
 import { parseCommand, numberOption, UsageError, type CommandSpec } from '../cli/args.js';
 import { DEVICE_OPTIONS, deviceOptions } from '../cli/device_options.js';
 import { table } from '../cli/table.js';
@@ -58,7 +58,7 @@ export async function profileCommand(argv: string[]): Promise<number> {
   try {
     if (!device.hasTimestamps) throw new UsageError(`profile: adapter '${device.info.description || device.info.device}' offers no timestamp queries; use robustgpu bench for wall-clock times`);
     const model = buildModel(name, { activation: p.values.activation as string, generator: new Generator(0) });
-    const input = MODELS[name]?.input ?? [3, 32, 32];
+    const input = modelInput(name);
     const x = rand([batch, ...input], { generator: new Generator(1) });
     const y = tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch]);
     const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });

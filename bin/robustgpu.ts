@@ -13,6 +13,7 @@ const COMMANDS: Record<string, Command> = {
   tune: { summary: "time the kernel variants of a model's layers on this adapter and cache the fastest", run: async (a) => (await import('../cli/tune.js')).tuneCommand(a) },
   profile: { summary: 'GPU time per kernel of one training step', run: async (a) => (await import('../bench/profile_cli.js')).profileCommand(a) },
   report: { summary: "a run's report.html and plots, or a comparison of several runs", run: async (a) => (await import('../cli/report.js')).reportCommand(a) },
+  eval: { summary: 'evaluate a checkpoint: clean, FGSM, PGD, AutoAttack, distributional accuracy, with sanity checks', run: async (a) => (await import('../cli/eval.js')).evalCommand(a) },
   train: { summary: 'train a classifier with standard, PGD-AT, TRADES or W-TRADES objectives into a run directory', run: async (a) => (await import('../cli/train.js')).trainCommand(a) },
   start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../cli/start.js')).startCommand(a) },
   soak: { summary: 'many TRADES steps checked for growing memory (live tensors, pooled bytes, buffers, RSS)', run: async (a) => (await import('../bench/soak_cli.js')).soakCommand(a) },

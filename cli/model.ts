@@ -1,6 +1,6 @@
 /** `robustgpu model NAME`: layers, output shapes, parameter count and forward FLOPs of a model. */
 import { Device, setDefaultDevice } from '../engine/device.js';
-import { buildModel, MODELS } from '../nn/models/index.js';
+import { buildModel, MODELS, modelInput } from '../nn/models/index.js';
 import { summarize } from '../nn/summary.js';
 import { Generator } from '../engine/rng.js';
 import { parseCommand, numberOption, UsageError, type CommandSpec } from './args.js';
@@ -27,14 +27,13 @@ export async function modelCommand(argv: string[]): Promise<number> {
   const p = parseCommand(modelSpec, argv);
   if (!p) return 0;
   const name = p.positionals[0];
-  if (!name || p.positionals.length > 1) throw new UsageError(`model: expected one model name (${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH), got ${p.positionals.length}`);
+  if (!name || p.positionals.length > 1) throw new UsageError(`model: expected one model name (${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH, convnet-WIDTH), got ${p.positionals.length}`);
   const batch = numberOption('model', 'batch', p.values.batch, 1);
   const device = await Device.create(deviceOptions(p.values));
   setDefaultDevice(device);
   try {
     const model = buildModel(name, { activation: p.values.activation as string, generator: new Generator(0) });
-    const wrn = /^wrn-/.test(name);
-    const input = [batch, ...(MODELS[name]?.input ?? (wrn ? [3, 32, 32] : [3, 32, 32]))];
+    const input = [batch, ...modelInput(name)];
     const s = summarize(model, input);
     model.dispose();
     if (p.values.json) console.log(JSON.stringify(s, null, 2));

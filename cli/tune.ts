@@ -8,7 +8,7 @@ import { tensor } from '../engine/create.js';
 import { Generator, rand } from '../engine/rng.js';
 import { scope } from '../engine/scope.js';
 import { SGD } from '../engine/optim/index.js';
-import { buildModel, MODELS } from '../nn/models/index.js';
+import { buildModel, MODELS, modelInput } from '../nn/models/index.js';
 import { choiceLabel } from '../kernels/choice.js';
 import type { TuneResult } from '../engine/tune.js';
 import { stepRecorders } from '../bench/steps.js';
@@ -64,7 +64,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   try {
     if (p.values.retune) tuner.retune();
     const model = buildModel(name, { activation: p.values.activation as string, generator: new Generator(0) });
-    const input = MODELS[name]?.input ?? [3, 32, 32];
+    const input = modelInput(name);
     const x = rand([batch, ...input], { generator: new Generator(1) });
     const y = tensor(Int32Array.from({ length: batch }, (_, i) => i % 10), [batch]);
     const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });

@@ -101,6 +101,8 @@ export interface DeviceStats {
   /** Submits forced because parked bytes passed their limit (a quarter of the memory budget, at most 1 GiB). */
   flushesForMemory: number;
   memoryBudgetBytes: number;
+  /** Bind groups created (the recorder reuses one per kernel layout and set of storage bindings). */
+  bindGroupsCreated: number;
 }
 
 interface CompiledVariant { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }
@@ -146,6 +148,8 @@ export class Device {
     this.pool = new BufferPool(gpu, usage, 'tensor', this.memoryBudgetBytes);
     // Readback buffers are few and short-lived (one out at a time): an eighth of the budget keeps repeated reads pooled.
     this.staging = new BufferPool(gpu, GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, 'readback', this.memoryBudgetBytes / 8);
+    this.pool.onDestroy = (b) => this.recorder.forgetBuffer(b);
+    this.staging.onDestroy = (b) => this.recorder.forgetBuffer(b);
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
@@ -222,7 +226,9 @@ export class Device {
         entries: kernel.bindings.map((b) => ({
           binding: b.binding,
           visibility: GPUShaderStage.COMPUTE,
-          buffer: { type: b.kind === 'uniform' ? 'uniform' : b.kind === 'read' ? 'read-only-storage' : 'storage' } as GPUBufferBindingLayout,
+          // The uniform slot moves through the recorder's arena by a dynamic offset, so a bind group depends on
+          // the storage buffers alone and the recorder can reuse it (engine/recorder.ts).
+          buffer: b.kind === 'uniform' ? { type: 'uniform', hasDynamicOffset: true } : { type: b.kind === 'read' ? 'read-only-storage' : 'storage' },
         })),
       });
       this.layouts.set(kernel, layout);
@@ -500,7 +506,7 @@ export class Device {
       pooledBytes: this.pool.allocatedBytes, freeBytes: this.pool.freeBytes, buffersCreated: this.pool.buffersCreated,
       dispatches: this.recorder.dispatches, submissions: this.recorder.submissions,
       peakBytes: this.pool.peakBytes, parkedBytes: this.pool.pendingBytes, flushesForMemory: this.flushesForMemory,
-      memoryBudgetBytes: this.memoryBudgetBytes,
+      memoryBudgetBytes: this.memoryBudgetBytes, bindGroupsCreated: this.recorder.bindGroupsCreated,
     };
   }
 

@@ -46,6 +46,9 @@ export class BufferPool {
   buffersDestroyed = 0;
 
   /** `capBytes`: free buffers are destroyed while the pool holds more than this (Infinity: never). */
+  /** Called for every buffer this pool destroys (the recorder forgets the bind groups that name it). */
+  onDestroy: ((buf: GPUBuffer) => void) | null = null;
+
   constructor(private readonly device: GPUDevice, private readonly usage: GPUBufferUsageFlags, private readonly label: string, readonly capBytes = Infinity) {
     if (!(capBytes > 0)) throw new RangeError(`BufferPool '${label}': capBytes must be > 0, got ${capBytes}`);
   }
@@ -114,6 +117,7 @@ export class BufferPool {
   private destroy(buf: GPUBuffer): void {
     this.allocatedBytes -= buf.size;
     this.buffersDestroyed++;
+    this.onDestroy?.(buf);
     buf.destroy();
   }
 

@@ -11,9 +11,14 @@
  * failure was known (their inputs may be stale), invalid with a message naming the failed kernel and op.
  */
 import type { BufferPool } from './pool.js';
+import { collectGarbage } from './gc.js';
 import type { Kernel, ParamValues } from '../kernels/kernel.js';
 
 const SLOT = 256;
+/** Bind groups made between forced collections (engine/gc.ts; each costs a few ms). */
+const BIND_GROUPS_PER_GC = 8192;
+/** Bind groups kept for reuse; past this the cache starts over (a workload that never repeats). */
+const MAX_CACHED_GROUPS = 16384;
 const ARENA_BYTES = 1 << 18;
 
 export interface DispatchStats { dispatches: number; submissions: number }
@@ -134,6 +139,12 @@ export class Recorder {
   private profiler: Profiler | null = null;
   dispatches = 0;
   submissions = 0;
+  bindGroupsCreated = 0;
+  private bindGroupsSinceGc = 0;
+  private readonly groups = new Map<string, GPUBindGroup>();
+  private groupsOf = new WeakMap<GPUBuffer, string[]>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
   /** Called after every submit (the buffer pools recycle their pending buffers there). */
   readonly afterSubmit: (() => void)[] = [];
   /** The submission being recorded, and those submitted whose verdict (or an earlier one's) is not in yet. */
@@ -165,18 +176,24 @@ export class Recorder {
     // A pass per dispatch, or a pass split by every copy, uses a timestamp pair each: the profiler's capacity caps the submit.
     if (this.inBatch >= (this.profiler?.capacity ?? this.maxDispatchesPerSubmit) || (this.profiler && this.profiler.names.length >= this.profiler.capacity) || (kernel.paramsSize > 0 && this.used + slotBytes > ARENA_BYTES)) this.flush();
     const entries: GPUBindGroupEntry[] = [];
+    const dynamicOffsets: number[] = [];
+    const buffers: GPUBuffer[] = [];
+    let key = `${this.idOf(layout)}`;
     for (const b of kernel.bindings) {
       if (b.kind === 'uniform') {
         kernel.packParams(params ?? {}, this.view, this.used);
-        entries.push({ binding: b.binding, resource: { buffer: this.arenaBuffer, offset: this.used, size: kernel.paramsSize } });
+        entries.push({ binding: b.binding, resource: { buffer: this.arenaBuffer, offset: 0, size: kernel.paramsSize } });
+        dynamicOffsets.push(this.used);
         this.used += slotBytes;
       } else {
         const res = storage.get(b.name);
         if (!res) throw new Error(`kernel '${kernel.name}': no buffer bound to '${b.name}'`);
         entries.push({ binding: b.binding, resource: res });
+        buffers.push(res.buffer);
+        key += `|${this.idOf(res.buffer)}:${res.offset ?? 0}:${res.size ?? -1}`;
       }
     }
-    const group = this.device.createBindGroup({ layout, entries, label: kernel.name });
+    const group = this.bindGroup(key, layout, entries, buffers, kernel.name);
     const perDispatch = this.profiler?.mode === 'dispatch';
     if (perDispatch) {
       this.endPass();
@@ -184,7 +201,7 @@ export class Recorder {
     }
     const pass = this.ensurePass();
     pass.setPipeline(pipeline);
-    pass.setBindGroup(0, group);
+    pass.setBindGroup(0, group, dynamicOffsets);
     pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
     if (perDispatch) this.endPass();
     this.inBatch++;
@@ -193,6 +210,50 @@ export class Recorder {
     sub.kernels.push(kernel.name);
     sub.ops.push(op);
     for (const w of written) this.noteWrite(sub, w);
+  }
+
+  /**
+   * The bind group of `key` (the layout and the storage bindings; uniforms move by dynamic offset), made once
+   * and reused: a loop dispatches the same kernels on the same pooled buffers step after step. Creating one per
+   * dispatch cost most of the recording time, and Dawn frees a bind group's descriptor set only when its JS
+   * wrapper is collected, which a loop without an await never lets happen (lavapipe crashed after ~60k).
+   */
+  private bindGroup(key: string, layout: GPUBindGroupLayout, entries: GPUBindGroupEntry[], buffers: GPUBuffer[], label: string): GPUBindGroup {
+    const hit = this.groups.get(key);
+    if (hit) return hit;
+    if (this.groups.size >= MAX_CACHED_GROUPS) this.clearGroups();
+    const group = this.device.createBindGroup({ layout, entries, label });
+    this.bindGroupsCreated++;
+    this.groups.set(key, group);
+    for (const b of buffers) {
+      let keys = this.groupsOf.get(b);
+      if (!keys) this.groupsOf.set(b, (keys = []));
+      keys.push(key);
+    }
+    if (++this.bindGroupsSinceGc >= BIND_GROUPS_PER_GC) {
+      this.bindGroupsSinceGc = 0;
+      collectGarbage();
+    }
+    return group;
+  }
+
+  /** A buffer is being destroyed: the bind groups that name it go (a destroyed buffer makes them invalid). */
+  forgetBuffer(buf: GPUBuffer): void {
+    const keys = this.groupsOf.get(buf);
+    if (!keys) return;
+    for (const k of keys) this.groups.delete(k);
+    this.groupsOf.delete(buf);
+  }
+
+  private clearGroups(): void {
+    this.groups.clear();
+    this.groupsOf = new WeakMap();
+  }
+
+  private idOf(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) this.ids.set(o, (id = this.nextId++));
+    return id;
   }
 
   /** Ends the open compute pass, opening the encoder if there is none. */

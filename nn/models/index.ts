@@ -22,11 +22,18 @@ export const MODELS: Record<string, { input: [number, number, number]; build: (o
   'wrn-34-10': { input: [3, 32, 32], build: (o) => new WideResNet({ ...o, depth: 34, widenFactor: 10 }) },
 };
 
-/** Builds a model by name; 'wrn-D-K' works for any valid depth and width. */
+/** Input shape [C, H, W] of the model `name` (a pattern name included). */
+export function modelInput(name: string): [number, number, number] {
+  return MODELS[name]?.input ?? (/^convnet-\d+$/.test(name) ? [1, 28, 28] : [3, 32, 32]);
+}
+
+/** Builds a model by name; 'wrn-D-K' works for any valid depth and width, 'convnet-W' for any first-layer width. */
 export function buildModel(name: string, o: ModelOptions = {}): Module {
   const m = MODELS[name];
   if (m) return m.build(o);
   const wrn = /^wrn-(\d+)-(\d+)$/.exec(name);
   if (wrn) return new WideResNet({ ...o, depth: Number(wrn[1]), widenFactor: Number(wrn[2]) });
-  throw new RangeError(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH`);
+  const conv = /^convnet-(\d+)$/.exec(name);
+  if (conv && Number(conv[1]) >= 1) return new ConvNet({ ...o, width: Number(conv[1]) });
+  throw new RangeError(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH, convnet-WIDTH`);
 }
