@@ -36,8 +36,6 @@ export { pgdAttack, projectedAscent } from './training/attacks/pgd.js';
 export { tradesAttack, tradesAttackObjective } from './training/attacks/trades.js';
 export { standardStep, pgdAtStep, tradesStep, type Batch } from './training/steps.js';
 export { withAttackMode, type AttackBnMode } from './training/bn_mode.js';
-export { runDemo, DEMO_DEFAULTS } from './training/demo.js';
-export type { DemoConfig, DemoReport } from './training/demo.js';
 export * from './engine/optim/index.js';
 export { Module, functionalCall } from './nn/module.js';
 export * from './nn/layers/index.js';

@@ -15,7 +15,7 @@ const COMMANDS: Record<string, Command> = {
   report: { summary: "a run's report.html and plots, or a comparison of several runs", run: async (a) => (await import('../cli/report.js')).reportCommand(a) },
   eval: { summary: 'evaluate a checkpoint: clean, FGSM, PGD, AutoAttack, distributional accuracy, with sanity checks', run: async (a) => (await import('../cli/eval.js')).evalCommand(a) },
   train: { summary: 'train a classifier with standard, PGD-AT, TRADES or W-TRADES objectives into a run directory', run: async (a) => (await import('../cli/train.js')).trainCommand(a) },
-  start: { summary: 'the default job: device info, the audit, a short adversarial training run on Fashion-MNIST', run: async (a) => (await import('../cli/start.js')).startCommand(a) },
+  start: { summary: 'the default job: TRADES with SiLU on a small CNN, one epoch of Fashion-MNIST, evaluated on the test set, with a report', run: async (a) => (await import('../cli/start.js')).startCommand(a) },
   soak: { summary: 'many TRADES steps checked for growing memory (live tensors, pooled bytes, buffers, RSS)', run: async (a) => (await import('../bench/soak_cli.js')).soakCommand(a) },
 };
 

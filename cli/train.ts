@@ -7,24 +7,29 @@ import { join } from 'node:path';
 import { Device, setDefaultDevice } from '../engine/device.js';
 import { readRunConfig, train } from '../training/run.js';
 import { TRAIN_OPTIONS } from '../training/run_config.js';
-import { defineSchema } from './schema.js';
+import { defineSchema, type Schema } from './schema.js';
 import { DEVICE_OPTIONS } from './device_options.js';
 import { UsageError } from './args.js';
 import { Progress } from './progress.js';
-import { table } from './table.js';
-import type { StringOpt } from '../training/options.js';
+import { writeRunReport } from '../training/report/report.js';
+import type { Options, StringOpt } from '../training/options.js';
+
+/** A training command's options: the run's own, then where it goes and on which device. */
+export function runOptions<S extends Options>(options: S) {
+  return {
+    ...options,
+    out: { kind: 'string', arg: 'RUN_DIR', description: 'the run directory (default runs/OBJECTIVE-MODEL-DATE)' } as StringOpt,
+    resume: { kind: 'string', arg: 'RUN_DIR', description: 'continue this run from its last checkpoint (its own configuration; other options are refused)' } as StringOpt,
+    backend: { kind: 'string', arg: 'NAME', description: DEVICE_OPTIONS.backend!.description } as StringOpt,
+    adapter: { kind: 'string', arg: 'NAME', description: DEVICE_OPTIONS.adapter!.description } as StringOpt,
+  };
+}
 
 const schema = defineSchema({
   name: 'train',
   summary: 'Train a classifier (standard, PGD-AT, TRADES or W-TRADES) on a GPU, or on lavapipe; writes a run directory.',
   usage: 'robustgpu train [--objective trades] [--model smallcnn] [--dataset fashion-mnist] [--epochs N] [--out RUN_DIR] [options]\n       robustgpu train --resume RUN_DIR',
-  options: {
-    ...TRAIN_OPTIONS,
-    out: { kind: 'string', arg: 'RUN_DIR', description: 'the run directory (default runs/OBJECTIVE-MODEL-DATE)' } as StringOpt,
-    resume: { kind: 'string', arg: 'RUN_DIR', description: 'continue this run from its last checkpoint (its own configuration; other options are refused)' } as StringOpt,
-    backend: { kind: 'string', arg: 'NAME', description: DEVICE_OPTIONS.backend!.description } as StringOpt,
-    adapter: { kind: 'string', arg: 'NAME', description: DEVICE_OPTIONS.adapter!.description } as StringOpt,
-  },
+  options: runOptions(TRAIN_OPTIONS),
   examples: [
     'robustgpu train --objective trades --activation silu --epochs 3',
     'robustgpu train --objective pgd-at --dataset cifar10 --data ~/cifar-10-batches-bin --model preact_resnet18 --eps 0.031373 --epochs 100',
@@ -36,6 +41,14 @@ const schema = defineSchema({
 const pct = (v: number | undefined) => (v === undefined ? '-' : `${(100 * v).toFixed(2)}%`);
 
 export async function trainCommand(argv: string[]): Promise<number> {
+  return runTraining(schema, argv);
+}
+
+/**
+ * Parses argv with a training schema (train's, or a preset's such as start's), trains, evaluates, and writes
+ * and prints the run's report.
+ */
+export async function runTraining(schema: Schema<ReturnType<typeof runOptions<typeof TRAIN_OPTIONS>>>, argv: string[]): Promise<number> {
   const p = schema.parse(argv);
   if (!p) return 0;
   const { out, resume, backend, adapter, ...given } = p.values;
@@ -44,7 +57,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   let runDir = out ?? '';
   if (resume) {
     const extra = Object.entries(p.sources).filter(([k, s]) => s !== 'default' && !['resume', 'backend', 'adapter'].includes(k));
-    if (extra.length) throw new UsageError(`train: --resume continues a run with its own configuration; drop ${extra.map(([k]) => `--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`).join(', ')}`);
+    if (extra.length) throw new UsageError(`${schema.name}: --resume continues a run with its own configuration; drop ${extra.map(([k]) => `--${k.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`).join(', ')}`);
     const r = readRunConfig(resume);
     config = r.config;
     sources = r.sources;
@@ -52,7 +65,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   } else if (!runDir) {
     runDir = join('runs', `${config.objective}-${config.model}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
   }
-  console.log(`robustgpu train: ${resume ? 'resuming' : 'starting'} ${runDir}`);
+  console.log(`robustgpu ${schema.name}: ${resume ? 'resuming' : 'starting'} ${runDir}`);
   console.log(schema.echo({ ...config, out: runDir, resume, backend, adapter } as never, { ...sources, out: out ? 'flag' : 'default', resume: resume ? 'flag' : 'default' } as never));
   const device = await Device.create({ backend, adapter });
   setDefaultDevice(device);
@@ -70,16 +83,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
       onEvalProgress: (row, done, total) => { if (done === total) console.log(`  ${row}: ${total} images`); },
     });
     if (res.fit.reason === 'non-finite') {
-      console.error(`robustgpu train: ${res.fit.message}; the last good checkpoint is ${join(runDir, 'checkpoints', 'last.safetensors')}`);
+      console.error(`robustgpu ${schema.name}: ${res.fit.message}; the last good checkpoint is ${join(runDir, 'checkpoints', 'last.safetensors')}`);
       return 1;
     }
     console.log(`stopped: ${res.fit.reason} at step ${res.fit.step}`);
-    if (res.eval) {
-      console.log(`\n== report (${res.eval.n} test images, ${res.eval.norm} eps ${res.eval.eps})`);
-      console.log(table(['attack', 'accuracy', 'seconds'], res.eval.rows.map((r) => [r.attack, pct(r.accuracy), r.seconds.toFixed(1)])));
-      for (const w of res.eval.warnings) console.log(`warning: ${w}`);
-    }
-    console.log(`\nrun directory: ${runDir} (config.json, metrics.jsonl, checkpoints/, eval.json)`);
+    const rep = await writeRunReport(runDir);
+    console.log(`\n== report\n${rep.text}`);
+    for (const w of rep.warnings) console.log(`warning: ${w}`);
+    console.log(`\nrun directory: ${runDir} (config.json, metrics.jsonl, checkpoints/, eval.json)\nreport:        ${rep.html}`);
     return 0;
   } finally {
     setDefaultDevice(null);

@@ -110,3 +110,17 @@ export function readConfigFile(path: string): Record<string, unknown> {
 export function showValue(v: unknown): string {
   return Array.isArray(v) ? v.join(',') : v === undefined ? '-' : String(v);
 }
+
+/**
+ * The same options with other defaults (a command that is another command's preset, as `start` is of
+ * `train`); each new default is checked against its option.
+ */
+export function withDefaults<S extends Options>(options: S, defaults: { [K in keyof S]?: Values<S>[K] }, where = 'defaults'): S {
+  const out: Record<string, Opt> = { ...options };
+  for (const [k, v] of Object.entries(defaults)) {
+    const o = Object.hasOwn(options, k) ? options[k] : undefined;
+    if (!o) throw new OptionError(`${where}: unknown key '${k}' (known: ${Object.keys(options).join(', ')})`);
+    out[k] = { ...o, default: coerce(o, v, `${where}: key '${k}'`) } as Opt;
+  }
+  return out as S;
+}
