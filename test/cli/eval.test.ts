@@ -44,7 +44,8 @@ describe('robustgpu eval', () => {
     expect(r.stderr).not.toMatch(/^warning:|Error/m);
     expect(r.stderr).toContain('pgd-3');
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain('(smallcnn) on the first 24 images of synthetic test, linf eps 0.1');
+    expect(r.stdout).toContain('on the first 24 images of the test split, linf eps 0.1');
+    expect(r.stdout).toContain('model smallcnn, data set synthetic');
     expect(r.stdout).toMatch(/^clean +\d+\.\d\d% +\d+\.\d/m);
     expect(r.stdout).toMatch(/^pgd-3 +\d+\.\d\d% +\d+\.\d +steps 3, restarts 1/m);
     const rep = JSON.parse(readFileSync(json, 'utf8')) as { dataset: string; rows: { attack: string; accuracy: number; correct: string }[] };
