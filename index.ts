@@ -148,3 +148,7 @@ export type { WTradesOptions, WTradesVariant } from './training/objectives/w_tra
 export type { Objective, ObjectiveLoss, StepContext } from './training/objectives/objective.js';
 export { TrainingHealth } from './engine/health.js';
 export type { HealthMode, HealthReport } from './engine/health.js';
+export * from './training/sweep/index.js';
+export { evaluateCheckpoint, evalConfig, evalJson } from './training/eval_checkpoint.js';
+export type { EvalConfig, CheckpointEval } from './training/eval_checkpoint.js';
+export { EVAL_OPTIONS } from './training/eval_options.js';

@@ -1,0 +1,50 @@
+/** Sweep specs (training/sweep/spec.ts): grids, references and their dependencies, hashes, refusals naming job and key. */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { expandSweep, SweepSpecError } from '../../../training/sweep/spec.js';
+
+const spec = (jobs: unknown[], extra: Record<string, unknown> = {}) => ({ name: 's', out: '/tmp/sw', jobs, ...extra });
+
+describe('sweep specs', () => {
+  it('expands grids, resolves @references to outputs, and derives dependencies from them', () => {
+    const s = expandSweep(spec([
+      { id: 'base', kind: 'train', options: { objective: 'trades', epochs: 2 } },
+      { id: 'ft', kind: 'train', options: { init: '@base', lr: 0.01 }, grid: { beta: [1, 6], seed: [0, 1] } },
+      { id: 'check', kind: 'eval', options: { checkpoint: '@base', attacks: ['clean', 'pgd'] }, after: ['ft'] },
+    ]));
+    expect(s.dir).toBe('/tmp/sw');
+    expect(s.jobs.map((j) => j.id)).toEqual(['base', 'ft[beta=1,seed=0]', 'ft[beta=1,seed=1]', 'ft[beta=6,seed=0]', 'ft[beta=6,seed=1]', 'check']);
+    const ft = s.jobs[2]!;
+    expect(ft.runDir).toBe('/tmp/sw/ft-beta1-seed1');
+    expect(ft.options).toEqual({ init: join('/tmp/sw/base', 'checkpoints', 'last.safetensors'), lr: 0.01, beta: 1, seed: 1 });
+    expect(ft.after).toEqual(['base']);
+    expect(s.jobs[5]!.after.sort()).toEqual(['base', ...s.jobs.slice(1, 5).map((j) => j.id)].sort());
+    expect(s.jobs[5]!.output).toBe('/tmp/sw/check/eval.json');
+    // The hash is what the job computes: the same spec gives the same hashes, another option another one.
+    const again = expandSweep(spec([{ id: 'base', kind: 'train', options: { objective: 'trades', epochs: 2 } }]));
+    expect(again.jobs[0]!.hash).toBe(s.jobs[0]!.hash);
+    const other = expandSweep(spec([{ id: 'base', kind: 'train', options: { objective: 'trades', epochs: 3 } }]));
+    expect(other.jobs[0]!.hash).not.toBe(s.jobs[0]!.hash);
+    expect(new Set(s.jobs.map((j) => j.hash)).size).toBe(s.jobs.length);
+  });
+
+  it('a string option cannot name a grid of jobs', () => {
+    expect(() => expandSweep(spec([
+      { id: 'a', kind: 'train', grid: { seed: [0, 1] } },
+      { id: 'e', kind: 'eval', options: { checkpoint: '@a' } },
+    ]))).toThrow("job 'e': option 'checkpoint' refers to '@a', a grid of 2 jobs; use it in a list option");
+  });
+
+  it('refuses bad specs before anything runs, naming the job and the key', () => {
+    const bad = (s: unknown, msg: string | RegExp) => expect(() => expandSweep(s, { what: 'spec.json' })).toThrow(msg);
+    bad(spec([{ id: 'a', kind: 'train', options: { epochz: 2 } }]), /spec.json: job 'a': key 'epochz': unknown key/);
+    bad(spec([{ id: 'a', kind: 'train', grid: { lr: [0.1, -1] } }]), /spec.json: job 'a\[lr=-1\]': key 'lr' expects a number > 0, got -1/);
+    bad(spec([{ id: 'a', kind: 'eval', options: { attacks: ['clean'] } }]), "spec.json: job 'a': an eval job needs option 'checkpoint'");
+    bad(spec([{ id: 'a', kind: 'train', options: { init: '@b' } }]), "spec.json: job 'a': option 'init' refers to '@b', which is not an earlier job");
+    bad(spec([{ id: 'a', kind: 'train' }, { id: 'a', kind: 'train' }]), "job id 'a' is used twice");
+    bad(spec([{ id: 'a', kind: 'soup!' }]), /job 'a': 'kind' expects one of train, eval/);
+    bad(spec([{ id: 'a', kind: 'train', grid: { seed: [] } }]), "grid 'seed' expects a non-empty list");
+    bad({ name: 's', jobs: [], extra: 1 }, "unknown key 'extra'");
+    expect(() => expandSweep([])).toThrow(SweepSpecError);
+  });
+});
