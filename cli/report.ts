@@ -7,13 +7,14 @@ import { isAbsolute, relative } from 'node:path';
 import type { StringOpt } from '../training/options.js';
 import { compareRuns, writeRunReport, type ReportResult } from '../training/report/report.js';
 import { RunDirError } from '../training/report/runs.js';
+import { isSweepDir, sweepRunDirs, writeSweepReport } from '../training/sweep/report.js';
 import { UsageError } from './args.js';
 import { defineSchema } from './schema.js';
 
 export const reportSchema = defineSchema({
   name: 'report',
   summary: "Write a run's report.html (final evaluation table, checks, warnings, loss and accuracy plots, configuration) and its SVG plots; with several runs, a comparison report.",
-  usage: 'robustgpu report RUN_DIR [--out DIR]\n       robustgpu report RUN_DIR RUN_DIR... --out DIR',
+  usage: 'robustgpu report RUN_DIR [--out DIR]\n       robustgpu report RUN_DIR RUN_DIR... --out DIR\n       robustgpu report SWEEP_DIR   (every run of a sweep compared, into the sweep\'s folder)',
   positionals: 'RUN_DIR...',
   options: {
     out: { kind: 'string', arg: 'DIR', description: 'where to write report.html and the SVGs (default: the run directory; required for several runs)' } as StringOpt,
@@ -39,10 +40,12 @@ export async function reportCommand(argv: string[]): Promise<number> {
   const { out, robust } = p.values;
   if (!dirs.length) throw new UsageError('report: give one or more run directories (see --help)');
   if (dirs.length > 1 && !out) throw new UsageError(`report: comparing ${dirs.length} runs needs --out DIR for the comparison report`);
-  if (dirs.length === 1 && robust !== undefined) throw new UsageError('report: --robust picks the robust axis of a comparison; give several run directories');
+  const sweep = dirs.length === 1 && isSweepDir(dirs[0]!);
+  if (dirs.length === 1 && !sweep && robust !== undefined) throw new UsageError('report: --robust picks the robust axis of a comparison; give several run directories or a sweep');
   let r: ReportResult;
   try {
-    r = dirs.length === 1 ? await writeRunReport(dirs[0]!, out ? { outDir: out } : {}) : await compareRuns(dirs, out!, { robust });
+    r = sweep ? await (out ? compareRuns(sweepRunDirs(dirs[0]!), out, { robust }) : writeSweepReport(dirs[0]!, { robust }))
+      : dirs.length === 1 ? await writeRunReport(dirs[0]!, out ? { outDir: out } : {}) : await compareRuns(dirs, out!, { robust });
   } catch (e) {
     if (e instanceof RunDirError) {
       console.error(`report: ${e.message}`);

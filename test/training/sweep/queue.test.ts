@@ -80,6 +80,12 @@ describe('sweeps', () => {
     expect(new Set(Object.values(local).map((m) => JSON.stringify(m))).size).toBeGreaterThan(1);
     // Again: nothing runs, the stored results come back as they were (their times included).
     expect(await runSweepLocal(localSweep, { device: dev() })).toEqual(localResults);
+    // robustgpu report SWEEP_DIR: one table over the sweep's training runs, report.html in the sweep's folder.
+    const rep = spawnSync('node', [bin, 'report', localSweep.dir], { encoding: 'utf8' });
+    expect(rep.status, rep.stderr).toBe(0);
+    for (const j of localSweep.jobs.filter((x) => x.kind === 'train')) expect(rep.stdout).toContain(j.runDir.split('/').pop());
+    expect(existsSync(join(localSweep.dir, 'report.html'))).toBe(true);
+    expect(existsSync(join(localSweep.dir, 'plane.svg'))).toBe(true);
   }, 60_000);
 
   it.skipIf(why)(`on a queue with two workers: the same results; resubmitting adds nothing${why ? ` (skipped: ${why})` : ''}`, async () => {
