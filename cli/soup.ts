@@ -39,6 +39,7 @@ function criterionOf(v: SoupValues, given: boolean): SoupCriterion {
 function runOptions(method: SoupCommand, v: SoupValues, sources: Record<string, string>): RunSoupOptions {
   if (sources.bnData === 'flag' && v.recomputeBn === undefined) throw new UsageError('soup: --bn-data chooses the images of --recompute-bn N; give --recompute-bn');
   if (v.alpha !== undefined && v.alpha > v.eps) throw new UsageError(`soup: --alpha ${v.alpha} is larger than --eps ${v.eps}`);
+  if (v.step !== undefined && Math.abs(Math.round(1 / v.step) * v.step - 1) > 1e-9) throw new UsageError(`soup grid: --step expects a step dividing 1 (0.05, 0.1, 0.25, ...), got ${v.step}`);
   const attack = { eps: v.eps, alpha: v.alpha ?? v.eps / 4, steps: v.attackSteps ?? 10, norm: v.norm };
   return {
     outDir: v.out ?? join('runs', `soup-${method}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`),

@@ -97,6 +97,7 @@ describe('robustgpu soup: help and usage errors', () => {
       [['greedy', path('base'), path('clean'), '--clean-weight', '2'], "soup greedy: --clean-weight expects a number >= 0 <= 1, got '2'"],
       [['greedy', path('base'), path('clean'), '--criterion', 'clean', '--clean-weight', '0.3'], '--clean-weight weighs the weighted criterion; it conflicts with --criterion clean'],
       [['uniform', path('base'), path('clean'), '--bn-data', 'clean+adversarial'], '--bn-data chooses the images of --recompute-bn N'],
+      [['grid', path('base'), path('clean'), '--step', '0.3'], 'soup grid: --step expects a step dividing 1 (0.05, 0.1, 0.25, ...), got 0.3'],
       [['grid', path('base'), path('clean'), '--temperature', '0.1'], "soup grid: Unknown option '--temperature'"],
     ];
     for (const [args, message] of cases) {
