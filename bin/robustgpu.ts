@@ -16,6 +16,7 @@ const COMMANDS: Record<string, Command> = {
   eval: { summary: 'evaluate a checkpoint: clean, FGSM, PGD, AutoAttack, distributional accuracy, with sanity checks', run: async (a) => (await import('../cli/eval.js')).evalCommand(a) },
   sweep: { summary: 'run a sweep of train and eval jobs here, or on workers through a Redis queue (--queue); status, cancel, retry', run: async (a) => (await import('../cli/sweep.js')).sweepCommand(a) },
   worker: { summary: 'take sweep jobs from a Redis queue and run them on this GPU, one at a time', run: async (a) => (await import('../cli/worker.js')).workerCommand(a) },
+  soup: { summary: 'model soups of checkpoints: interpolation curve, uniform, greedy, grid and adversarial learned soups', run: async (a) => (await import('../cli/soup.js')).soupCommand(a) },
   train: { summary: 'train a classifier with standard, PGD-AT, TRADES or W-TRADES objectives into a run directory', run: async (a) => (await import('../cli/train.js')).trainCommand(a) },
   start: { summary: 'the default job: TRADES with SiLU on a small CNN, one epoch of Fashion-MNIST, evaluated on the test set, with a report', run: async (a) => (await import('../cli/start.js')).startCommand(a) },
   soak: { summary: 'many TRADES steps checked for growing memory (live tensors, pooled bytes, buffers, RSS)', run: async (a) => (await import('../bench/soak_cli.js')).soakCommand(a) },

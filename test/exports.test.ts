@@ -10,7 +10,7 @@ describe("the package's exports", () => {
     const fns = ['train', 'trainConfig', 'readRunConfig', 'fit', 'evaluate', 'autoAttack', 'apgd', 'apgdTargeted', 'fab', 'square', 'pgdAttack',
       'wpgd', 'greedyW', 'distributionalAccuracy', 'writeRunReport', 'compareRuns', 'modelFromCheckpoint', 'saveCheckpoint', 'loadCheckpoint',
       'runAudit', 'loadDataset', 'DataLoader', 'tradesObjective', 'wTradesObjective', 'pgdAtObjective', 'standardObjective', 'withDefaults',
-      'greedySoup', 'learnedSoup', 'grad', 'valueAndGrad', 'gather', 'compactIndices'] as const;
+      'greedySoup', 'learnedSoup', 'runSoup', 'writeSoupReport', 'grad', 'valueAndGrad', 'gather', 'compactIndices'] as const;
     const missing = fns.filter((f) => typeof (rg as Record<string, unknown>)[f] !== 'function');
     expect(missing).toEqual([]);
   });

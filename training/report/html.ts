@@ -36,12 +36,14 @@ function inlineSvg(svg: string): string {
   return svg.replace(/^<svg([^>]*?) xmlns="[^"]*"/, '<svg$1').replace(/^<svg([^>]*?) xmlns:xlink="[^"]*"/, '<svg$1');
 }
 
-function page(title: string, body: string[]): string {
+/** A whole self-contained page: the report's CSS, `body` joined by lines. */
+export function page(title: string, body: string[]): string {
   return ['<!DOCTYPE html>', '<html lang="en">', '<head>', '<meta charset="utf-8">', `<title>${escapeHtml(title)}</title>`, `<style>${CSS}</style>`, '</head>', '<body>',
     ...body, '</body>', '</html>', ''].join('\n');
 }
 
-function figures(figs: readonly Figure[]): string {
+/** Plots side by side, each with its caption. */
+export function figures(figs: readonly Figure[]): string {
   return `<div class="figures">\n${figs.map((f) => `<figure id="${f.id}">\n${inlineSvg(f.svg)}\n<figcaption>${escapeHtml(f.caption)}</figcaption>\n</figure>`).join('\n')}\n</div>`;
 }
 

@@ -24,7 +24,8 @@ export interface ReportResult {
   runs: LoadedRun[];
 }
 
-function writeWhole(path: string, content: string): { path: string; bytes: number } {
+/** Writes `content` to a temporary file beside `path` and renames it over `path`. */
+export function writeWhole(path: string, content: string): { path: string; bytes: number } {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, content);
   renameSync(tmp, path);

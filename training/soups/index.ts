@@ -17,3 +17,6 @@ export { recomputeBn, recomputeResultBn } from './bn.js';
 export type { BnRecomputeOptions } from './bn.js';
 export { saveSoup, measureTest, describeBn, assembledBn, hasBatchNorm, disposeResult } from './result.js';
 export type { SoupResult, SoupMethod, BnStatistics } from './result.js';
+export { runSoup, ingredientCountProblem, SOUP_COMMANDS } from './run.js';
+export type { RunSoupOptions, RunLearnedOptions, SoupRun, SoupRunEntry, SoupRunSoup, SoupCommand, FinalRow } from './run.js';
+export { soupTable, layerTable, curveTable, barrierText, soupPlane, soupReportText, writeSoupReport } from './report.js';

@@ -66,6 +66,8 @@ export interface LearnedSoupOptions {
   init?: number[];
   /** Batch order and attack starts (default 0). */
   seed?: number;
+  /** Called after each optimizer step (before that step's held-out evaluation, if any). */
+  onStep?: (step: number, steps: number) => void;
 }
 
 export interface LearnedEvaluation {
@@ -221,6 +223,7 @@ export async function learnedSoup(ing: Ingredients, opts: LearnedSoupOptions): P
       lossSum.dispose();
       lossSum = keep(next);
       lossSteps++;
+      opts.onStep?.(step, steps);
       if (step % evalEvery === 0 || step === steps) await evaluate(step);
     }
     const chosen = history[argBest(history.map((h) => h.score))]!;

@@ -32,6 +32,8 @@ export interface SoupEvaluation {
   batchSize?: number;
   /** Seed of the attack's generator, fresh for every evaluation (default 0). */
   seed?: number;
+  /** Called after each evaluation of this split (progress of a search: methods do not say how far they are). */
+  onEvaluated?: (metrics: SoupMetrics) => void;
 }
 
 export interface SoupMetrics {
@@ -92,7 +94,9 @@ export async function evaluateSoup(model: Module, ev: SoupEvaluation): Promise<S
       sums = keep(next);
     }
     const [right, ce, fooled, advCe] = Array.from(await sums.read());
-    return { clean: right! / n, robust: 1 - fooled! / n, cleanLoss: ce! / n, robustLoss: advCe! / n, n };
+    const metrics = { clean: right! / n, robust: 1 - fooled! / n, cleanLoss: ce! / n, robustLoss: advCe! / n, n };
+    ev.onEvaluated?.(metrics);
+    return metrics;
   } finally {
     sums.dispose();
     for (const [m, t] of modes) m.training = t;
