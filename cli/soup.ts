@@ -4,12 +4,11 @@
  * before any device is opened. Ingredients that fail the linear connectivity check exit 1 with the check's
  * message and curve, unless --force.
  */
-import { join } from 'node:path';
 import { Device, setDefaultDevice } from '../engine/device.js';
-import type { EvalAttack } from '../training/eval.js';
+import { OptionError } from '../training/options.js';
+import { soupRunOptions } from '../training/soups/options.js';
 import { ConnectivityError } from '../training/soups/connectivity.js';
 import { SoupError } from '../training/soups/ingredients.js';
-import type { SoupCriterion } from '../training/soups/metric.js';
 import { barrierText, curveTable, soupReportText } from '../training/soups/report.js';
 import { ingredientCountProblem, runSoup, SOUP_COMMANDS, type RunSoupOptions, type SoupCommand } from '../training/soups/run.js';
 import { textTable } from '../training/report/table.js';
@@ -28,33 +27,14 @@ function soupUsage(): string {
 
 const isCommand = (s: string): s is SoupCommand => (SOUP_COMMANDS as readonly string[]).includes(s);
 
-/** The criterion from --criterion and --clean-weight (a weight implies the weighted sum). */
-function criterionOf(v: SoupValues, given: boolean): SoupCriterion {
-  if (v.cleanWeight !== undefined && given && v.criterion !== 'weighted') throw new UsageError(`soup: --clean-weight weighs the weighted criterion; it conflicts with --criterion ${v.criterion}`);
-  if (v.criterion === 'clean' || v.criterion === 'robust') return v.criterion;
-  return { cleanWeight: v.cleanWeight ?? 0.5 };
-}
-
-/** The library's options from the parsed flags. */
+/** runSoup's options from the flags (a conflict between them is a usage error). */
 function runOptions(method: SoupCommand, v: SoupValues, sources: Record<string, string>): RunSoupOptions {
-  if (sources.bnData === 'flag' && v.recomputeBn === undefined) throw new UsageError('soup: --bn-data chooses the images of --recompute-bn N; give --recompute-bn');
-  if (v.alpha !== undefined && v.alpha > v.eps) throw new UsageError(`soup: --alpha ${v.alpha} is larger than --eps ${v.eps}`);
-  if (v.step !== undefined && Math.abs(Math.round(1 / v.step) * v.step - 1) > 1e-9) throw new UsageError(`soup grid: --step expects a step dividing 1 (0.05, 0.1, 0.25, ...), got ${v.step}`);
-  const attack = { eps: v.eps, alpha: v.alpha ?? v.eps / 4, steps: v.attackSteps ?? 10, norm: v.norm };
-  return {
-    outDir: v.out ?? join('runs', `soup-${method}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`),
-    dataset: v.dataset, data: v.data, heldOut: v.heldOut, eps: v.eps, norm: v.norm, pgdSteps: v.pgdSteps, testN: v.testN,
-    finalAttacks: v.finalAttacks as EvalAttack[], finalPgdSteps: v.finalPgdSteps, batchSize: v.batch, seed: v.seed,
-    criterion: method === 'curve' ? undefined : criterionOf(v, sources.criterion === 'flag'),
-    step: v.step, points: v.points, maxBarrier: v.maxBarrier, force: v.force,
-    ...(v.recomputeBn !== undefined ? { recomputeBn: { images: v.recomputeBn, data: v.bnData } } : {}),
-    ...(method === 'learned' ? {
-      learned: {
-        granularity: v.granularity, param: v.param, temperature: v.temperature, steps: v.steps, lr: v.lr, batchSize: v.trainBatch, evalEvery: v.evalEvery, attack,
-        loss: v.loss === 'trades' ? { kind: 'trades', beta: v.beta } : { kind: 'mix', lambda: v.lambda },
-      },
-    } : {}),
-  };
+  try {
+    return soupRunOptions(method, v, sources);
+  } catch (e) {
+    if (e instanceof OptionError) throw new UsageError(e.message);
+    throw e;
+  }
 }
 
 export async function soupCommand(argv: string[]): Promise<number> {

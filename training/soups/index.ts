@@ -20,3 +20,4 @@ export type { SoupResult, SoupMethod, BnStatistics } from './result.js';
 export { runSoup, ingredientCountProblem, SOUP_COMMANDS } from './run.js';
 export type { RunSoupOptions, RunLearnedOptions, SoupRun, SoupRunEntry, SoupRunSoup, SoupCommand, FinalRow } from './run.js';
 export { soupTable, layerTable, curveTable, barrierText, soupPlane, soupReportText, writeSoupReport } from './report.js';
+export * from './options.js';

@@ -1,7 +1,8 @@
 /**
  * Running one expanded sweep job in its run directory, wherever it runs (locally or on a queue worker):
  * a finished job (job.json with the same hash) is not run again; a train job with a checkpoint resumes from
- * it (a worker that died mid-job loses only the steps since); a job with neither starts from a clean folder.
+ * it (a worker that died mid-job loses only the steps since); a job with neither, and any unfinished soup or
+ * eval job, starts from a clean folder.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +11,8 @@ import { train, trainConfig } from '../run.js';
 import { evalConfig, evalJson, evaluateCheckpoint } from '../eval_checkpoint.js';
 import type { EvalReport } from '../eval.js';
 import type { SweepJob } from './spec.js';
+import { soupConfig } from '../soups/options.js';
+import { runSoup, type SoupCommand } from '../soups/run.js';
 
 export interface JobProgress { epoch?: number; step?: number; loss?: number; phase: string; fraction?: number }
 
@@ -65,6 +68,16 @@ export async function runJob(job: SweepJob, opts: { device: Device; onProgress?:
     });
     if (res.fit.reason === 'non-finite') throw new Error(`job '${job.id}': ${res.fit.message ?? 'non-finite loss'}`);
     metrics = rowsOf(res.eval);
+  } else if (job.kind === 'soup') {
+    const { method, ingredients, ...rest } = job.options;
+    const m = method as SoupCommand;
+    // A soup cut short has nothing worth keeping: it starts over.
+    rmSync(job.runDir, { recursive: true, force: true });
+    const run = await runSoup(m, ingredients as string[], {
+      ...soupConfig(m, rest, `job '${job.id}'`), outDir: job.runDir,
+      onProgress: (phase, d, total) => opts.onProgress?.({ phase, fraction: total ? d / total : undefined }),
+    });
+    metrics = Object.fromEntries((run.soup?.test ?? []).map((r) => [r.attack, r.accuracy]));
   } else {
     const { checkpoint, ...rest } = job.options;
     const c = evalConfig(rest, `job '${job.id}'`);

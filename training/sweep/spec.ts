@@ -1,9 +1,9 @@
 /**
- * A sweep spec (SPEC.json): jobs (train, eval), each with options, an optional grid over them, and
+ * A sweep spec (SPEC.json): jobs (train, eval, soup), each with options, an optional grid over them, and
  * dependencies. A string option `@ID` names the output of job ID (a train job's checkpoints/last.safetensors,
- * an eval job's eval.json); in a list option `@ID` stands for the outputs of every expansion of a grid job.
+ * an eval job's eval.json, a soup job's soup.safetensors); in a list option (a soup's ingredients) `@ID` stands for the outputs of every expansion of a grid job.
  * References imply dependencies; `after` adds more. Expanding a spec validates every job's options where they
- * are declared (TRAIN_OPTIONS, EVAL_OPTIONS), so a bad key or value is refused before anything runs, naming
+ * are declared (TRAIN_OPTIONS, EVAL_OPTIONS, the soup options), so a bad key or value is refused before anything runs, naming
  * the job and the key. Each expanded job gets a hash of what it computes: the job id a queue deduplicates on.
  */
 import { createHash } from 'node:crypto';
@@ -12,8 +12,10 @@ import { join, resolve } from 'node:path';
 import { trainConfig } from '../run.js';
 import { evalConfig } from '../eval_checkpoint.js';
 import { OptionError } from '../options.js';
+import { soupConfig } from '../soups/options.js';
+import { ingredientCountProblem, SOUP_COMMANDS, type SoupCommand } from '../soups/run.js';
 
-export const JOB_KINDS = ['train', 'eval'] as const;
+export const JOB_KINDS = ['train', 'eval', 'soup'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 export interface JobSpec {
@@ -71,8 +73,10 @@ export function readSweep(path: string): Sweep {
   return expandSweep(raw, { base: resolve(path, '..'), what: path });
 }
 
-function outputOf(kind: JobKind, runDir: string): string {
-  return kind === 'train' ? join(runDir, 'checkpoints', 'last.safetensors') : join(runDir, 'eval.json');
+function outputOf(kind: JobKind, runDir: string, options: Record<string, unknown>): string {
+  if (kind === 'train') return join(runDir, 'checkpoints', 'last.safetensors');
+  if (kind === 'soup') return join(runDir, options.method === 'curve' ? 'soup.json' : 'soup.safetensors');
+  return join(runDir, 'eval.json');
 }
 
 /** A grid point's id suffix and folder name. */
@@ -145,7 +149,14 @@ export function expandSweep(raw: unknown, o: { base?: string; what?: string } = 
       const runDir = join(dir, `${js.id}${folder}`);
       try {
         if (js.kind === 'train') trainConfig(options);
-        else {
+        else if (js.kind === 'soup') {
+          const { method, ingredients, ...rest } = options;
+          if (typeof method !== 'string' || !(SOUP_COMMANDS as readonly string[]).includes(method)) fail(`job '${id}': a soup job needs option 'method' (one of ${SOUP_COMMANDS.join(', ')}), got ${JSON.stringify(method)}`);
+          if (!Array.isArray(ingredients) || ingredients.some((x) => typeof x !== 'string')) fail(`job '${id}': a soup job needs option 'ingredients', a list of checkpoint paths or '@JOB' references`);
+          const count = ingredientCountProblem(method as SoupCommand, (ingredients as string[]).length);
+          if (count) fail(`job '${id}': ${count}`);
+          soupConfig(method as SoupCommand, rest, `job '${id}'`);
+        } else {
           const { checkpoint, ...rest } = options;
           if (typeof checkpoint !== 'string') fail(`job '${id}': an eval job needs option 'checkpoint' (a path, or '@TRAIN_JOB')`);
           evalConfig(rest, `job '${id}'`);
@@ -155,7 +166,7 @@ export function expandSweep(raw: unknown, o: { base?: string; what?: string } = 
         throw e;
       }
       const hash = createHash('sha256').update(JSON.stringify({ kind: js.kind, options, runDir })).digest('hex').slice(0, 16);
-      const job: SweepJob = { id, specId: js.id, kind: js.kind, options, after: [...after], runDir, output: outputOf(js.kind, runDir), hash };
+      const job: SweepJob = { id, specId: js.id, kind: js.kind, options, after: [...after], runDir, output: outputOf(js.kind, runDir, options), hash };
       expanded.push(job);
       jobs.push(job);
       if (suffix) byId.set(id, [job]);

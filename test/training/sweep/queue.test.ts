@@ -23,12 +23,13 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'sweep-'));
 
 // A few steps of PGD-AT of the SmallCNN on synthetic images, evaluated on 32 test images.
 const TINY = { dataset: 'synthetic', model: 'smallcnn', objective: 'pgd-at', trainLimit: 96, heldOut: 16, batch: 16, attackSteps: 1, evalN: 16, evalPgdSteps: 1, finalN: 32, finalPgdSteps: 2, logEvery: 1 };
-// Four training jobs (a grid), and an evaluation of one of them that waits for its checkpoint.
+// Four training jobs (a grid), an evaluation of one of them that waits for its checkpoint, and a soup of two.
 const spec = (out: string) => ({
   name: 'tiny', out,
   jobs: [
     { id: 'fit', kind: 'train', options: { ...TINY, epochs: 1 }, grid: { seed: [0, 1], lr: [0.05, 0.02] } },
     { id: 'check', kind: 'eval', options: { checkpoint: '@fit[seed=1,lr=0.05]', n: 32, attacks: ['clean', 'pgd'], pgdSteps: 2, skipChecks: true } },
+    { id: 'soup', kind: 'soup', options: { method: 'uniform', ingredients: ['@fit[seed=0,lr=0.05]', '@fit[seed=0,lr=0.02]'], force: true, pgdSteps: 1, testN: 32, finalPgdSteps: 2 } },
   ],
 });
 
@@ -74,6 +75,8 @@ describe('sweeps', () => {
     expect(Object.keys(local)).toEqual(localSweep.jobs.map((j) => j.id));
     for (const j of localSweep.jobs) expect(existsSync(j.output), j.output).toBe(true);
     expect(localSweep.jobs.find((j) => j.id === 'check')!.after).toEqual(['fit[seed=1,lr=0.05]']);
+    expect(localSweep.jobs.find((j) => j.id === 'soup')!.after.sort()).toEqual(['fit[seed=0,lr=0.02]', 'fit[seed=0,lr=0.05]']);
+    expect(Object.keys(local.soup!)).toEqual(['clean', 'pgd-2']);
     // The eval job evaluates that checkpoint on the same 32 test images as the run's final evaluation.
     expect(local.check).toEqual(local['fit[seed=1,lr=0.05]']);
     // The four runs differ (seeds and learning rates reach the results).
@@ -108,7 +111,7 @@ describe('sweeps', () => {
         return s.every((r) => r.state === 'completed') ? s : null;
       }, 180);
       expect(metricsOf(rows.map((r) => r.result))).toEqual(local);
-      // Both workers took part (five jobs, one at a time each).
+      // Both workers took part (six jobs, one at a time each).
       expect(new Set(rows.map((r) => r.worker)).size).toBe(2);
       const again = await q.submit(sweep);
       expect(again.added).toEqual([]);
@@ -118,7 +121,7 @@ describe('sweeps', () => {
       expect(cli.status, cli.stderr).toBe(0);
       expect(cli.stdout).toMatch(/^fit\[seed=0,lr=0\.05\] +completed +100% +w[12] +1 +clean \d/m);
       const resubmit = spawnSync('node', [bin, 'sweep', specFile, '--queue', url, '--no-follow'], { encoding: 'utf8' });
-      expect(resubmit.stdout).toContain('enqueued 0 now (none), 5 already in the queue');
+      expect(resubmit.stdout).toContain('enqueued 0 now (none), 6 already in the queue');
     } finally {
       await q.close();
     }

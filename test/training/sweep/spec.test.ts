@@ -28,6 +28,14 @@ describe('sweep specs', () => {
     expect(new Set(s.jobs.map((j) => j.hash)).size).toBe(s.jobs.length);
   });
 
+  it("a soup's ingredients take every expansion of a grid job, and depend on them", () => {
+    const s = expandSweep(spec([{ id: 'a', kind: 'train', grid: { seed: [0, 1] } }, { id: 's', kind: 'soup', options: { method: 'uniform', ingredients: ['@a'] } }]));
+    const soup = s.jobs[2]!;
+    expect(soup.options.ingredients).toEqual([s.jobs[0]!.output, s.jobs[1]!.output]);
+    expect(soup.after).toEqual([s.jobs[0]!.id, s.jobs[1]!.id]);
+    expect(soup.output).toBe('/tmp/sw/s/soup.safetensors');
+  });
+
   it('a string option cannot name a grid of jobs', () => {
     expect(() => expandSweep(spec([
       { id: 'a', kind: 'train', grid: { seed: [0, 1] } },
@@ -45,6 +53,9 @@ describe('sweep specs', () => {
     bad(spec([{ id: 'a', kind: 'soup!' }]), /job 'a': 'kind' expects one of train, eval/);
     bad(spec([{ id: 'a', kind: 'train', grid: { seed: [] } }]), "grid 'seed' expects a non-empty list");
     bad({ name: 's', jobs: [], extra: 1 }, "unknown key 'extra'");
+    bad(spec([{ id: 'a', kind: 'train' }, { id: 's', kind: 'soup', options: { method: 'stew', ingredients: ['@a'] } }]), /job 's': a soup job needs option 'method' \(one of curve, uniform, greedy, grid, learned\), got "stew"/);
+    bad(spec([{ id: 'a', kind: 'train' }, { id: 's', kind: 'soup', options: { method: 'curve', ingredients: ['@a'] } }]), "spec.json: job 's': curve: expected two ingredient checkpoints, got 1");
+    bad(spec([{ id: 'a', kind: 'train', grid: { seed: [0, 1] } }, { id: 's', kind: 'soup', options: { method: 'learned', ingredients: ['@a'], temperature: 0 } }]), /job 's': key 'temperature' expects a number > 0, got 0/);
     expect(() => expandSweep([])).toThrow(SweepSpecError);
   });
 });
