@@ -6,8 +6,8 @@ import { parseChoice } from '../kernels/choice.js';
 
 export const benchSpec: CommandSpec = {
   name: 'bench',
-  summary: 'Measure kernel and training-step throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
-  usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick | --full] [--reps N] [--peers | --no-peers] [--against FILE] [--kernel CHOICE] [--fast]',
+  summary: 'Measure kernel, training-step and attack throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
+  usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick | --full] [--reps N] [--peers | --no-peers] [--against FILE] [--kernel CHOICE] [--aa-checkpoint FILE] [--fast]',
   options: {
     filter: { type: 'string', arg: 'TEXT', description: "only cases whose 'suite name' contains TEXT (comma-separated alternatives)" },
     json: { type: 'boolean', description: 'print the report as JSON only' },
@@ -19,10 +19,12 @@ export const benchSpec: CommandSpec = {
     peers: { type: 'boolean', description: 'also run the tfjs-webgpu / jax-js comparison (default in full mode)' },
     'no-peers': { type: 'boolean', description: 'skip the peer comparison' },
     kernel: { type: 'string', arg: 'CHOICE', description: "force one variant for matmul and conv2d: 'default' (the register-blocked kernels) or 'tiled BMxBN kBK' (64x64 to 128x128, k8/k16/k32)" },
+    'aa-checkpoint': { type: 'string', arg: 'FILE', description: "the model of suite 'attack''s AutoAttack row (a Fashion-MNIST checkpoint of robustgpu train; default: ConvNet-16 with random weights)" },
     ...DEVICE_OPTIONS,
   },
   examples: ['robustgpu bench --quick', "robustgpu bench --filter 'matmul,step smallcnn' --reps 5", 'robustgpu bench --quick --json > bench.json',
-    'python3 bench/torch/torch_bench.py --out torch.json && robustgpu bench --against torch.json'],
+    'python3 bench/torch/torch_bench.py --out torch.json && robustgpu bench --against torch.json',
+    'python3 bench/torch/torch_bench.py --filter attack --out torch_attack.json && robustgpu bench --filter attack --against torch_attack.json'],
 };
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -39,6 +41,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
   await runBench({
     filter: v.filter as string | undefined, json: !!v.json, quick: v.quick ? true : v.full ? false : undefined, reps, peers, device: deviceOptions(v),
     against: v.against as string | undefined, jsonFile: v['json-out'] as string | undefined, kernel,
+    aaCheckpoint: v['aa-checkpoint'] as string | undefined,
   });
   return 0;
 }

@@ -4,7 +4,7 @@
  * describe cases (names, counts, what to record); timing, rates and printing live here and in report.ts.
  */
 import { DeviceLostError, type Device } from '../engine/device.js';
-import { timeInterleaved } from './timing.js';
+import { timeInterleaved, type Recorder } from './timing.js';
 import { withRates, type BenchRow, type TargetCheck } from './report.js';
 
 export interface CaseSpec {
@@ -47,7 +47,7 @@ export class BenchContext {
   }
 
   /** Times `record` and appends the row (rates filled in; fractions of peak come at the end of the run). */
-  async measure(spec: CaseSpec, record: () => unknown): Promise<BenchRow> {
+  async measure(spec: CaseSpec, record: Recorder): Promise<BenchRow> {
     return (await this.measureTogether([[spec, record]]))[0]!;
   }
 
@@ -55,7 +55,7 @@ export class BenchContext {
    * Times cases whose times are compared with each other interleaved, round by round (the repetitions and
    * warm-up of the first spec apply to all).
    */
-  async measureTogether(cases: [CaseSpec, () => unknown][]): Promise<BenchRow[]> {
+  async measureTogether(cases: [CaseSpec, Recorder][]): Promise<BenchRow[]> {
     const first = cases[0]![0];
     const times = await timeInterleaved(this.device, cases.map(([, r]) => r), { reps: first.reps ?? this.reps, warmup: first.warmup });
     return cases.map(([spec], i) => {

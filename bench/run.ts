@@ -14,6 +14,7 @@ import { convSuite } from './conv2d.js';
 import { batchNormSuite, activationSuite, lossSuite, pgdKernelSuite } from './memory_bound.js';
 import { optimSuite } from './optim.js';
 import { stepSuite } from './steps.js';
+import { attackConfig, attackSuite } from './attacks.js';
 import { applyReference, loadReference } from './reference.js';
 import { KERNEL_OPS, choiceLabel, setKernelChoice, type KernelChoice } from '../kernels/choice.js';
 
@@ -51,9 +52,11 @@ export interface BenchOptions {
   progress?: ((line: string) => void) | null;
   /** Forces one kernel variant for matmul and every conv2d pass during the run (setKernelChoice). */
   kernel?: KernelChoice;
+  /** The model of the attack suite's AutoAttack row (a Fashion-MNIST checkpoint); default ConvNet-16 with random weights. */
+  aaCheckpoint?: string;
 }
 
-const SUITES: [string, (ctx: BenchContext) => Promise<void>][] = [
+const SUITES: [string, (ctx: BenchContext, opts: BenchOptions) => Promise<void>][] = [
   ['matmul', matmulSuite],
   ['conv2d', (ctx) => convSuite(ctx)],
   ['batchnorm', batchNormSuite],
@@ -62,6 +65,7 @@ const SUITES: [string, (ctx: BenchContext) => Promise<void>][] = [
   ['pgd', pgdKernelSuite],
   ['optim', optimSuite],
   ['step', (ctx) => stepSuite(ctx)],
+  ['attack', (ctx, opts) => attackSuite(ctx, attackConfig(ctx.quick, opts.aaCheckpoint))],
 ];
 
 function timingMethod(device: Device): string {
@@ -120,7 +124,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
   if (opts.kernel) for (const op of KERNEL_OPS) setKernelChoice(op, opts.kernel);
   try {
     await peakProbe(ctx);
-    for (const [, suite] of SUITES) await suite(ctx);
+    for (const [, suite] of SUITES) await suite(ctx, opts);
     const peers = opts.peers ?? (!quick && (!filter || filter.some((f) => f.includes('peer'))));
     if (peers) await runPeers(ctx, filter);
     await peakProbe(ctx, 'end');

@@ -27,6 +27,13 @@ export interface Timing {
   submissions: number;
 }
 
+/**
+ * One repetition's work: a function recording GPU work synchronously (the tensors it makes are disposed after
+ * it), or `{ async }` for work that awaits readbacks on the way (AutoAttack's robust counts): scopes are
+ * synchronous, so that one runs outside any and disposes what it makes itself.
+ */
+export type Recorder = (() => unknown) | { async: () => Promise<unknown> };
+
 export interface TimingOptions {
   reps: number;
   /** Untimed runs after the first (compiling) one and before timing starts (default 2). */
@@ -50,7 +57,7 @@ export const TIMING_METHOD = 'median over the repetitions after one compiling ru
  * Times `record` (which records GPU work: one op, a kernel, a whole step) as the wall time from recording
  * to queue completion (`device.sync()`). Tensors `record` creates are disposed after each repetition.
  */
-export async function timeOp(device: Device, record: () => unknown, opts: TimingOptions): Promise<Timing> {
+export async function timeOp(device: Device, record: Recorder, opts: TimingOptions): Promise<Timing> {
   return (await timeInterleaved(device, [record], opts))[0]!;
 }
 
@@ -58,7 +65,7 @@ export async function timeOp(device: Device, record: () => unknown, opts: Timing
  * Times several cases round by round (repetition i of every case before repetition i + 1 of any), so that
  * cases whose times are compared (the target ratios) see the same phases of a shared, noisy host.
  */
-export async function timeInterleaved(device: Device, records: (() => unknown)[], opts: TimingOptions): Promise<Timing[]> {
+export async function timeInterleaved(device: Device, records: Recorder[], opts: TimingOptions): Promise<Timing[]> {
   if (!Number.isInteger(opts.reps) || opts.reps < 1) throw new RangeError(`timing: reps must be a positive integer, got ${opts.reps}`);
   const counts = records.map(() => ({ dispatches: 0, submissions: 0 }));
   const timestamps = device.hasTimestamps;
@@ -67,7 +74,9 @@ export async function timeInterleaved(device: Device, records: (() => unknown)[]
     const s0 = device.stats();
     const c0 = process.cpuUsage();
     const t0 = performance.now();
-    scope(() => { records[i]!(); });
+    const record = records[i]!;
+    if (typeof record === 'function') scope(() => { record(); });
+    else await record.async();
     await device.sync();
     const wall = performance.now() - t0;
     const c = process.cpuUsage(c0);

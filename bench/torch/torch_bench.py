@@ -8,11 +8,16 @@ report each of its rows as a fraction of PyTorch's throughput on the same card:
             gradient (dx) and weight gradient (dw), each timed alone (torch.nn.grad's conv2d_input/weight);
   step      PreAct ResNet-18 and WRN-28-10 at batch 128: a PGD-10 attack alone, a standard step, a PGD-AT step
             (Madry: eps 8/255, step 2/255, 10 steps, random start, BN in eval mode during the attack, SGD with
-            momentum 0.9 and weight decay 5e-4), and a TRADES-10 step (beta 6), as bench/steps.ts does.
+            momentum 0.9 and weight decay 5e-4), and a TRADES-10 step (beta 6), as bench/steps.ts does;
+  attack    bench/attacks.ts's rows: ConvNet-16 (ReLU; bench/torch/torch_epoch.py's) and PreAct ResNet-18 with
+            random weights in eval mode, L-inf eps 0.1 (grey) / 8/255 (colour): evaluation PGD-20 (step 2.5 eps/20,
+            uniform start, CE, worst case over the iterates) and APGD-CE-100 (one run of fra31/auto-attack's
+            APGDAttack, written out below), batch 128 (quick: batch 32 and a width-16 PreAct-18 at batch 8,
+            PGD-10 and APGD-CE-20). Square and the AutoAttack row are ours only (the autoattack package is not used).
 float32 with TF32 off (torch.backends.*.allow_tf32 = False), cuDNN benchmark mode on, channels-first.
 Timing: CUDA events around each repetition on a GPU (wall clock on the CPU), median after warm-up runs.
 
-Usage:  python3 bench/torch/torch_bench.py [--device cuda|cpu] [--quick] [--reps N] [--filter TEXT] --out FILE
+Usage:  python3 bench/torch/torch_bench.py [--device cuda|cpu] [--quick] [--reps N] [--filter TEXT] [--threads N] --out FILE
 On the GPU machines the plain `python3` holds PyTorch; see bench/gpu_run.sh. --quick takes batch-8 convs and
 width-16 / WRN-16-4 steps at batch 8 (the bench's quick mode), small enough for a CPU check.
 """
@@ -26,8 +31,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+# make_model_fixtures pins torch to one thread (for its deterministic fixtures); the timings use the default.
+DEFAULT_THREADS = torch.get_num_threads()
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_model_fixtures import PreActResNet18, WideResNet  # noqa: E402  (the reference architectures)
+from torch_epoch import ConvNet  # noqa: E402  (ConvNet-16, as npm start trains it)
 
 
 def resnet_layers(stem, widths, strides):
@@ -174,14 +182,140 @@ def bench_steps(t, dev, rows, configs, wanted):
             rows.append({"suite": "step", "name": f"{name} {k}", "medianMs": ms, "imagesPerSec": batch / ms * 1e3})
 
 
+def pgd_eval(model, x, y, eps, alpha, steps):
+    """Evaluation PGD as training/attacks/pgd.ts's pgd(): uniform start; every iterate (the start and the last
+    included) judged, keeping per example a misclassified iterate, else the highest-loss one."""
+    view = (-1,) + (1,) * (x.dim() - 1)
+    adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    best = fooled = best_loss = None
+    for k in range(steps + 1):
+        last = k == steps
+        adv.requires_grad_(not last)
+        with torch.set_grad_enabled(not last):
+            logits = model(adv)
+            loss = F.cross_entropy(logits, y, reduction="none")
+        if not last:
+            (g,) = torch.autograd.grad(loss.sum(), [adv])
+        adv, loss = adv.detach(), loss.detach()
+        wrong = logits.detach().argmax(1) != y
+        if best is None:
+            best, fooled, best_loss = adv.clone(), wrong, loss
+        else:
+            take = ~fooled & (wrong | (loss > best_loss))
+            best = torch.where(take.view(view), adv, best)
+            fooled, best_loss = fooled | wrong, torch.max(best_loss, loss)
+        if not last:
+            adv = torch.min(torch.max(adv + alpha * g.sign(), x - eps), x + eps).clamp(0, 1)
+    return best, fooled
+
+
+def apgd_checkpoints(n):
+    """The iterations (0-based) after which APGD checks, with the window length: autopgd_base.py's n_iter_2,
+    size_decr and n_iter_min (bench/attacks.ts runs training/attacks/apgd.ts's apgdCheckpoints, the same)."""
+    k, k_min, decr = max(int(0.22 * n), 1), max(int(0.06 * n), 1), max(int(0.03 * n), 1)
+    out, counter = {}, 0
+    for i in range(n):
+        counter += 1
+        if counter == k:
+            out[i] = k
+            k, counter = max(k - decr, k_min), 0
+    return out
+
+
+def apgd_ce(model, x, y, eps, n_iter, rho=0.75):
+    """APGD-CE, L-inf, one run: fra31/auto-attack's APGDAttack.attack_single_run (METHODS §1.3). Step 2 eps per
+    example; the step then the momentum step (0.75; 1 on the first iteration), each projected; at a checkpoint an
+    example's step is halved and it goes back to its best point (and gradient) if its loss rose in at most
+    rho of the window's steps, or its step was not halved at the last checkpoint and its best loss did not
+    improve. The oscillation count compares the first step with 0, as the reference reads its unwritten last
+    row of loss_steps. Index assignments are written as torch.where (the same values, and no host sync).
+    Returns the best-loss points, the still-correct mask and the last misclassified points."""
+    view = (-1,) + (1,) * (x.dim() - 1)
+    lo, hi = x - eps, x + eps
+
+    def loss_grad(z):
+        z = z.clone().requires_grad_(True)
+        logits = model(z)
+        loss = F.cross_entropy(logits, y, reduction="none")
+        (g,) = torch.autograd.grad(loss.sum(), [z])
+        return loss.detach(), logits.detach(), g.detach()
+
+    t = 2 * torch.rand_like(x) - 1
+    x_adv = (x + eps * t / (t.abs().flatten(1).max(1)[0].view(view) + 1e-12)).clamp(0, 1)
+    loss, logits, grad = loss_grad(x_adv)
+    acc = logits.argmax(1) == y
+    x_best, x_best_adv, grad_best, loss_best = x_adv.clone(), x_adv.clone(), grad.clone(), loss.clone()
+    step = torch.full((x.shape[0],) + view[1:], 2 * eps, device=x.device)
+    x_old = x_adv.clone()
+    loss_last_check, reduced_last = loss_best.clone(), torch.ones_like(loss)
+    rises, prev = torch.zeros_like(loss), torch.zeros_like(loss)
+    checks = apgd_checkpoints(n_iter)
+    for i in range(n_iter):
+        with torch.no_grad():
+            a = 0.75 if i > 0 else 1.0
+            z = torch.min(torch.max(x_adv + step * grad.sign(), lo), hi).clamp(0, 1)
+            z = torch.min(torch.max(x_adv + (z - x_adv) * a + (x_adv - x_old) * (1 - a), lo), hi).clamp(0, 1)
+            x_old, x_adv = x_adv, z
+        loss, logits, grad = loss_grad(x_adv)
+        with torch.no_grad():
+            pred = logits.argmax(1) == y
+            acc = acc & pred
+            x_best_adv = torch.where((~pred).view(view), x_adv, x_best_adv)
+            rises += (loss > prev).float()
+            prev = loss
+            better = loss > loss_best
+            x_best = torch.where(better.view(view), x_adv, x_best)
+            grad_best = torch.where(better.view(view), grad, grad_best)
+            loss_best = torch.where(better, loss, loss_best)
+            if i in checks:
+                oscillating = (rises <= checks[i] * rho).float()
+                no_improvement = (1 - reduced_last) * (loss_last_check >= loss_best).float()
+                halve = torch.max(oscillating, no_improvement)
+                reduced_last, loss_last_check = halve, loss_best.clone()
+                back = halve.bool().view(view)
+                step = torch.where(back, step / 2, step)
+                x_adv = torch.where(back, x_best, x_adv)
+                grad = torch.where(back, grad_best, grad)
+                rises.zero_()
+    return x_best, acc, loss_best, x_best_adv
+
+
+def bench_attacks(t, dev, rows, quick, wanted):
+    """bench/attacks.ts's PGD and APGD-CE rows (same names); throughput in images x iterations per second."""
+    pgd_steps, apgd_steps = (10, 20) if quick else (20, 100)
+    configs = [
+        (f"convnet-16 b{32 if quick else 128}", lambda: ConvNet(width=16, act="relu"), 32 if quick else 128, (1, 28, 28), 0.1),
+        ("preact_resnet18 w16 b8", lambda: PreActResNet18(width=16), 8, (3, 32, 32), 8 / 255) if quick else
+        ("preact_resnet18 b128", lambda: PreActResNet18(), 128, (3, 32, 32), 8 / 255),
+    ]
+    for name, build, batch, shape, eps in configs:
+        kinds = {
+            f"{name} pgd-{pgd_steps}": (pgd_steps, lambda m, x, y: pgd_eval(m, x, y, eps, 2.5 * eps / pgd_steps, pgd_steps)),
+            f"{name} apgd-ce-{apgd_steps}": (apgd_steps, lambda m, x, y: apgd_ce(m, x, y, eps, apgd_steps)),
+        }
+        kinds = {k: v for k, v in kinds.items() if wanted(f"attack {k}")}
+        if not kinds:
+            continue
+        model = build().to(dev).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)  # input gradients only, as ours
+        x = torch.rand(batch, *shape, device=dev)
+        y = torch.arange(batch, device=dev) * 7 % 10
+        for row, (iters, run) in kinds.items():
+            ms = t.median_ms(lambda: run(model, x, y))
+            rows.append({"suite": "attack", "name": row, "medianMs": ms, "imagesPerSec": batch * iters / ms * 1e3})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--filter", default="", help="comma-separated substrings of 'suite name' (default: everything)")
+    ap.add_argument("--threads", type=int, default=DEFAULT_THREADS, help=f"CPU threads (default {DEFAULT_THREADS}, torch's)")
     ap.add_argument("--out", required=True, help="JSON file to write")
     a = ap.parse_args()
+    torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -204,10 +338,13 @@ def main():
         ("preact_resnet18 b128", lambda: PreActResNet18(), 128), ("wrn-28-10 b128", lambda: WideResNet(depth=28, widen_factor=10), 128),
     ]
     bench_steps(t, dev, rows, steps, wanted)
+    # Whole attacks: one warm-up run and at most 3 timed ones unless --reps says otherwise, as the bench does.
+    bench_attacks(Timer(dev, a.reps or (2 if a.quick else 3), warmup=1), dev, rows, a.quick, wanted)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     doc = {
         "engine": f"PyTorch {torch.__version__}", "device": name, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "precision": "float32, TF32 off", "timing": "CUDA events" if dev.type == "cuda" else "wall clock", "reps": reps, "rows": rows,
+        "precision": "float32, TF32 off", "timing": "CUDA events" if dev.type == "cuda" else f"wall clock, threads: {torch.get_num_threads()}",
+        "reps": reps, "rows": rows,
     }
     with open(a.out, "w") as f:
         json.dump(doc, f, indent=1)
