@@ -8,7 +8,7 @@ momentum 0.9 weight decay 5e-4, cosine per step; then clean and PGD-20 (step 2.5
 start) on the 10k test images. The data pipeline is in memory, shuffled per epoch, as robustgpu's loader.
 Prints one JSON line: training images/s, seconds of each phase, accuracies.
 
-Usage: python3 bench/torch/torch_epoch.py [--threads N] [--data DIR] [--max-steps N] [--activation silu|relu]
+Usage: /usr/bin/python3 bench/torch/torch_epoch.py [--threads N] [--data DIR] [--max-steps N] [--eval-n N] [--activation silu|relu]
 """
 import argparse
 import gzip
@@ -82,12 +82,14 @@ def main():
     ap.add_argument("--data", default=os.environ.get("ROBUSTGPU_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--activation", default="silu")
+    ap.add_argument("--eval-n", type=int, default=10000)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     eps, beta, batch = 0.1, 6.0, 128
     xtr, ytr = load(a.data, "train")
     xte, yte = load(a.data, "test")
+    xte, yte = xte[:a.eval_n], yte[:a.eval_n]
     perm = torch.randperm(len(xtr))
     train_idx = perm[1000:]
     model = ConvNet(act=a.activation)
