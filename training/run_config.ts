@@ -50,6 +50,7 @@ export const TRAIN_OPTIONS = {
   finalEval: { kind: 'list', choices: EVAL_ATTACKS, default: ['clean', 'pgd'], description: 'the evaluation on the test split at the end' },
   finalN: { kind: 'int', min: 1, arg: 'N', description: 'test images of the final evaluation (default: the whole split)' },
   finalPgdSteps: { kind: 'int', min: 1, default: 20, description: 'PGD steps of the final evaluation' },
+  finalWN: { kind: 'int', min: 0, default: 1000, arg: 'N', description: 'W-TRADES runs: the final table adds W-PGD / greedy-W at delta eps/2 and eps on the first N test images (0: not)' },
   wVariant: { kind: 'choice', choices: W_TRADES_VARIANTS, default: 'recipe', description: 'W-TRADES (a reconstruction of Bai et al. 2025): the loss (METHODS §5.3, §5.6)' },
   wDelta: { kind: 'number', above: 0, description: 'W-TRADES: the W_2 budget (default eps)' },
   wCap: { kind: 'number', above: 0, default: 3, description: "W-TRADES: every image's l_inf radius capped at this times eps" },

@@ -49,9 +49,14 @@ describe('train', () => {
     const base = fresh();
     await train(quick({ objective: 'trades', finalEval: [] }), base, { device: dev() });
     const dir = fresh();
-    const res = await train(quick({ objective: 'w-trades', init: join(base, 'checkpoints', 'last.safetensors'), lr: 0.01, maxSteps: 4, jitter: 1e-3, wUpsilon: 'running' }), dir, { device: dev() });
+    const res = await train(quick({ objective: 'w-trades', init: join(base, 'checkpoints', 'last.safetensors'), lr: 0.01, maxSteps: 4, jitter: 1e-3, wUpsilon: 'running', finalEval: ['clean', 'pgd'], finalN: 24, finalPgdSteps: 2, finalWN: 8 }), dir, { device: dev() });
     expect(res.fit.reason).toBe('max-steps');
     expect(stepLosses(dir).every(([, l]) => Number.isFinite(l))).toBe(true);
+    // Its final table has the distributional rows at eps/2 and eps, on the images they say.
+    const rows = res.eval!.rows;
+    expect(rows.map((r) => r.attack)).toEqual(['clean', 'pgd-2', 'distributional delta 0.05', 'distributional delta 0.1']);
+    expect(rows.slice(2).map((r) => r.settings.images)).toEqual([8, 8]);
+    expect(JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')).rows.length).toBe(4);
   });
 
   it('--resume continues exactly: the losses after the break equal the uninterrupted run, bit for bit', async () => {
