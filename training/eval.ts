@@ -16,6 +16,7 @@ import type { Module } from '../nn/module.js';
 import type { AttackBnMode } from './bn_mode.js';
 import { apgd, apgdTargeted } from './attacks/apgd.js';
 import { autoAttack } from './attacks/autoattack.js';
+import { eachTarget } from './attacks/targets.js';
 import { misclassified } from './attacks/objective.js';
 import { fgsm, pgd } from './attacks/pgd.js';
 import type { AttackResult } from './attacks/result.js';
@@ -74,7 +75,7 @@ export interface EvalReport {
   warnings: string[];
 }
 
-type BatchAttack = (x: Tensor, y: Tensor, g: Generator) => AttackResult;
+type BatchAttack = (x: Tensor, y: Tensor, g: Generator) => AttackResult | Promise<AttackResult>;
 
 /** Runs an attack batch by batch; returns per-example correctness (clean-correct and not fooled) and the budget excess. */
 async function rowOf(model: Module, x: Tensor, y: Tensor, batchSize: number, name: string, attack: BatchAttack | null, seed: number, norm: Norm, eps: number,
@@ -85,17 +86,34 @@ async function rowOf(model: Module, x: Tensor, y: Tensor, batchSize: number, nam
   const excess: Tensor[] = [];
   try {
     for (let s = 0; s < n; s += batchSize) {
-      const r = scope(() => {
+      const b = keep(scope(() => {
         const xb = o.slice(x, 0, s, Math.min(n, s + batchSize));
         const yb = o.slice(y, 0, s, Math.min(n, s + batchSize));
         model.eval();
-        const clean = noGrad(() => o.sub(1, misclassified(model.forward(xb), yb)));
-        if (!attack) return { ok: clean, ex: null };
-        // The attack runs with grad mode on (it differentiates); its point is judged by a fresh eval forward.
-        const res = attack(xb, yb, g);
-        model.eval();
-        return noGrad(() => ({ ok: o.mul(clean, o.sub(1, misclassified(model.forward(res.xAdv), yb))), ex: budgetExcess(xb, res.xAdv, norm, eps) }));
-      });
+        return { xb, yb, clean: noGrad(() => o.sub(1, misclassified(model.forward(xb), yb))) };
+      }));
+      let r: { ok: Tensor; ex: Tensor | null };
+      try {
+        if (!attack) r = { ok: b.clean.clone(), ex: null };
+        else {
+          // The attack runs with grad mode on (it differentiates); its point is judged by a fresh eval forward.
+          // A synchronous attack runs in a scope (its temporaries go with it); an async one scopes its own parts.
+          let pending: Promise<AttackResult> | null = null;
+          const now = scope(() => {
+            const v = attack(b.xb, b.yb, g);
+            if (v instanceof Promise) { pending = v; return null; }
+            return v;
+          });
+          const res = now ?? await (pending as Promise<AttackResult> | null)!;
+          model.eval();
+          r = scope(() => noGrad(() => ({ ok: o.mul(b.clean, o.sub(1, misclassified(model.forward(res.xAdv), b.yb))), ex: budgetExcess(b.xb, res.xAdv, norm, eps) })));
+          for (const t of [res.xAdv, res.fooled, res.loss]) t.dispose();
+        }
+      } finally {
+        for (const t of [b.xb, b.yb, b.clean]) t.dispose();
+      }
+      // Drained after every batch: a long stretch without an await never returns buffers or descriptor sets (attacks/targets.ts).
+      await x.device.sync();
       parts.push(keep(r.ok));
       if (r.ex) excess.push(keep(r.ex));
       onProgress?.(name, Math.min(n, s + batchSize), n);
@@ -157,7 +175,7 @@ export async function evaluate(model: Module, x: Tensor, y: Tensor, opts: Evalua
           break;
         }
         case 'apgd-ce': rows.push(await run('apgd-ce', { eps, norm, steps: apgdSteps }, (xb, yb, g) => apgd(model, xb, yb, { ...threat, steps: apgdSteps, generator: g }))); break;
-        case 'apgd-t': rows.push(await run('apgd-t', { eps, norm, steps: apgdSteps, targetClasses: 9 }, (xb, yb, g) => apgdTargeted(model, xb, yb, { ...threat, steps: apgdSteps, generator: g }))); break;
+        case 'apgd-t': rows.push(await run('apgd-t', { eps, norm, steps: apgdSteps, targetClasses: 9 }, (xb, yb, g) => eachTarget(xb.device, 9, (rank) => apgdTargeted(model, xb, yb, { ...threat, steps: apgdSteps, generator: g, targetFrom: rank, targetClasses: 1 })))); break;
         case 'autoattack': {
           const t0 = performance.now();
           const version = opts.autoAttackVersion ?? 'standard';

@@ -183,6 +183,8 @@ export function apgd(model: Module, x: Tensor, y: Tensor, opts: ApgdOptions): At
 export interface ApgdTargetedOptions extends Omit<ApgdOptions, 'loss' | 'targets'> {
   /** How many target classes, the most likely first after the top one (default 9). */
   targetClasses?: number;
+  /** Rank of the first target among the runner-up classes (1: the most likely after the top one; default 1). */
+  targetFrom?: number;
 }
 
 /**
@@ -192,16 +194,18 @@ export interface ApgdTargetedOptions extends Omit<ApgdOptions, 'loss' | 'targets
 export function apgdTargeted(model: Module, x: Tensor, y: Tensor, opts: ApgdTargetedOptions): AttackResult {
   const s = settings('apgd-t', { ...opts, loss: 'ce' });
   const classes = positiveInt('apgd-t', 'targetClasses', opts.targetClasses ?? 9);
+  const from = positiveInt('apgd-t', 'targetFrom', opts.targetFrom ?? 1);
+  const last = from + classes - 1;
   return withAttackMode(model, s.bnMode, () => {
     const order = noGrad(() => scope(() => {
       const logits = model.forward(x);
       const k = logits.shape[1]!;
-      if (k < classes + 1) throw new RangeError(`apgd-t: ${classes} target classes need at least ${classes + 1} classes, the model has ${k}`);
-      return o.topk(logits, classes + 1).indices;
+      if (k < last + 1) throw new RangeError(`apgd-t: target classes up to rank ${last} need at least ${last + 1} classes, the model has ${k}`);
+      return o.topk(logits, last + 1).indices;
     }));
     let worst: WorstCase | null = null;
     try {
-      for (let t = 1; t <= classes; t++) {
+      for (let t = from; t <= last; t++) {
         const targets = keep(noGrad(() => scope(() => o.reshape(o.slice(order, 1, t, t + 1), [x.shape[0]!]))));
         try {
           const run = runRestarts(model, x, y, { ...s, loss: 'dlr-targeted', targets });

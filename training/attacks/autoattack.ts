@@ -18,6 +18,7 @@ import type { Module } from '../../nn/module.js';
 import { withAttackModeAsync, type AttackBnMode } from '../bn_mode.js';
 import { apgd, apgdTargeted } from './apgd.js';
 import { fab } from './fab.js';
+import { eachTarget } from './targets.js';
 import { square } from './square.js';
 import { lossAndGrad, misclassified } from './objective.js';
 import type { AttackResult } from './result.js';
@@ -72,9 +73,9 @@ function runAttack(name: AutoAttackName, model: Module, x: Tensor, y: Tensor, o2
   switch (name) {
     case 'apgd-ce': return apgd(model, x, y, { ...base, steps: o2.steps, restarts: o2.restarts, loss: 'ce' });
     case 'apgd-dlr': return apgd(model, x, y, { ...base, steps: o2.steps, restarts: o2.restarts, loss: 'dlr' });
-    case 'apgd-t': return apgdTargeted(model, x, y, { ...base, steps: o2.steps, targetClasses: o2.targets });
+    case 'apgd-t': return eachTarget(x.device, o2.targets, (rank) => apgdTargeted(model, x, y, { ...base, steps: o2.steps, targetFrom: rank, targetClasses: 1 }));
     case 'fab': return fab(model, x, y, { ...base, steps: o2.steps, restarts: o2.restarts, targeted: false });
-    case 'fab-t': return fab(model, x, y, { ...base, steps: o2.steps, restarts: 1, targeted: true, targetClasses: o2.targets });
+    case 'fab-t': return eachTarget(x.device, o2.targets, (rank) => fab(model, x, y, { ...base, steps: o2.steps, restarts: 1, targeted: true, targetFrom: rank, targetClasses: 1 }));
     case 'square': return square(model, x, y, { ...base, queries: o2.queries });
   }
 }
@@ -170,6 +171,8 @@ export async function autoAttack(model: Module, x: Tensor, y: Tensor, opts: Auto
               let r: AttackResult | null = null;
               try {
                 r = await runAttack(attack, model, batch.xb, batch.yb, { threat, restarts, steps, queries, targets, generator: opts.generator, bnMode });
+                // Drained after every batch: see targets.ts for what a long stretch without an await costs.
+                await x.device.sync();
                 const res = r;
                 const next = noGrad(() => scope(() => {
                   // As the reference: an example is broken only if the returned point is misclassified now.

@@ -51,6 +51,8 @@ export interface FabOptions extends ThreatModel {
   targeted?: boolean;
   /** FAB-T: how many runner-up classes, at most K - 1 (default 9, AutoAttack's). */
   targetClasses?: number;
+  /** FAB-T: rank of the first target among the runner-up classes (1: the most likely after the top one; default 1). */
+  targetFrom?: number;
   /** Largest pull towards x in the step (default 0.1). */
   alphaMax?: number;
   /** Overshoot of the projections (default 1.05). */
@@ -89,6 +91,7 @@ export function fabSettings(opts: FabOptions): FabSettings {
     restarts: checkInt('restarts', opts.restarts ?? 1, 1),
     targeted: opts.targeted ?? false,
     targetClasses: checkInt('targetClasses', opts.targetClasses ?? 9, 1),
+    targetFrom: checkInt('targetFrom', opts.targetFrom ?? 1, 1),
     alphaMax: checkNumber('alphaMax', opts.alphaMax ?? 0.1, 0, 1, false),
     eta: checkNumber('eta', opts.eta ?? 1.05, 0, 100, true),
     beta: checkNumber('beta', opts.beta ?? 0.9, 0, 1, false),
@@ -219,7 +222,7 @@ export function fab(model: Module, x: Tensor, y: Tensor, opts: FabOptions): Atta
     if (logits.rank !== 2) throw new RangeError(`fab: the model must return logits [N, K], got ${fmt(logits.shape)}`);
     const k = logits.shape[1]!;
     if (k < 2) throw new RangeError(`fab: the model must have at least 2 classes, got ${k}`);
-    if (s.targeted && s.targetClasses > k - 1) throw new RangeError(`fab: targetClasses must be at most K - 1 = ${k - 1} (the runner-up classes), got ${s.targetClasses}`);
+    if (s.targeted && s.targetFrom + s.targetClasses - 1 > k - 1) throw new RangeError(`fab: targetClasses must be at most K - 1 = ${k - 1} (the runner-up classes), got ${s.targetClasses}${s.targetFrom > 1 ? ` from rank ${s.targetFrom}` : ''}`);
     const wrong = misclassified(logits, y);
     // Examples misclassified at x are broken at distance 0.
     let best = noGrad(() => keep({ adv: o.clone(x), dist: o.where(wrong, 0, NOT_FOUND) }));
@@ -233,8 +236,8 @@ export function fab(model: Module, x: Tensor, y: Tensor, opts: FabOptions): Atta
     };
     try {
       if (s.targeted) {
-        const ranked = noGrad(() => o.topk(logits, s.targetClasses + 1).indices);
-        for (let c = 1; c <= s.targetClasses; c++) {
+        const ranked = noGrad(() => o.topk(logits, s.targetFrom + s.targetClasses).indices);
+        for (let c = s.targetFrom; c < s.targetFrom + s.targetClasses; c++) {
           const target = o.reshape(o.slice(ranked, 1, c, c + 1), [x.shape[0]!]);
           for (let r = 0; r < s.restarts; r++) fold(fabRun(model, x, y, (x1) => targetBoundary(model, x1, y, target), r > 0, s));
         }

@@ -13,6 +13,7 @@ import type { Tensor } from '../../../engine/tensor.js';
 import { Activation, Flatten, Linear, Sequential } from '../../../nn/layers/index.js';
 import { apgd, apgdCheckpoints, apgdTargeted } from '../../../training/attacks/apgd.js';
 import { pgd } from '../../../training/attacks/pgd.js';
+import { eachTarget } from '../../../training/attacks/targets.js';
 import { budgetExcess, budgetReport } from '../../../training/attacks/threat.js';
 import { bnNet, fashion, linearModel, trainedMlp } from './models.js';
 
@@ -114,6 +115,15 @@ describe('APGD on a trained model', () => {
     expect(p, 'not vacuous: some examples survive PGD at this eps').toBeGreaterThan(0.1);
   });
 
+  it('APGD-T one target at a time (eachTarget, the GPU drained in between) is APGD-T over all targets, bit for bit', async () => {
+    const o = { norm: 'linf', eps: 0.02, steps: 10 } as const;
+    const whole = apgdTargeted(model, data.x, data.y, { ...o, targetClasses: 3, generator: new Generator(4) });
+    const g = new Generator(4);
+    const split = await eachTarget(dev(), 3, (rank) => apgdTargeted(model, data.x, data.y, { ...o, targetFrom: rank, targetClasses: 1, generator: g }));
+    for (const k of ['xAdv', 'fooled', 'loss'] as const) expect(Array.from(await split[k].read()), k).toEqual(Array.from(await whole[k].read()));
+    scope(() => [whole, split].forEach((r) => [r.xAdv, r.fooled, r.loss].forEach((t) => t.dispose())));
+  });
+
   it('L2 stays in its ball; restarts never raise accuracy; nothing is read back and nothing leaks', async () => {
     const a1 = apgd(model, data.x, data.y, { norm: 'l2', eps: 0.3, steps: 10, generator: new Generator(5) });
     expect(budgetReport(await budgetExcess(data.x, a1.xAdv, 'l2', 0.3).read(), 0.3).ok).toBe(true);
@@ -141,5 +151,5 @@ it('never updates BN running statistics, computes no weight gradients, and refus
   const g = new Generator(0);
   expect(() => apgd(m, d.x, d.y, { norm: 'linf', eps: 0.1, steps: 0, generator: g })).toThrow(/apgd: steps must be an integer >= 1, got 0/);
   expect(() => apgd(m, d.x, d.y, { norm: 'linf', eps: 0.1, rho: 2, generator: g })).toThrow(/rho must be in \[0, 1\], got 2/);
-  expect(() => apgdTargeted(m, d.x, d.y, { norm: 'linf', eps: 0.1, targetClasses: 10, generator: g })).toThrow(/10 target classes need at least 11 classes, the model has 10/);
+  expect(() => apgdTargeted(m, d.x, d.y, { norm: 'linf', eps: 0.1, targetClasses: 10, generator: g })).toThrow(/target classes up to rank 10 need at least 11 classes, the model has 10/);
 });
