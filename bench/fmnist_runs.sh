@@ -7,7 +7,7 @@
 # distributional rows at W_2 budgets eps/2 and eps). Part 'soups' soups the fine-tunes of the seed-0 TRADES
 # base (a clean-leaning standard fine-tune of 2 epochs with its epoch snapshots, the TRADES control, the
 # W-TRADES model, the base itself); part 'aa' adds AutoAttack (standard): on the first 1000 test images for the
-# standard model and the TRADES base, on the first AA_N (500) for the other ingredients and every soup.
+# standard model and the TRADES base, on the first AA_N (200) for the other ingredients and every soup.
 # Parts run in the order given, most needed first.
 #   bash bench/fmnist_runs.sh [OUT_DIR] [PART...]
 #   parts: core soups aa base seed1 (default: all, in that order)
@@ -18,7 +18,7 @@ out=${1:-runs/bench}
 shift || true
 parts=${*:-core soups aa base seed1}
 rg() { node dist/bin/robustgpu.js "$@"; }
-aa_n=${AA_N:-500}
+aa_n=${AA_N:-200}
 common=(--model convnet-16 --epochs 1 --attack-steps 5 --log-every 50)
 
 run() { # NAME train options...

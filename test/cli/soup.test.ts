@@ -109,6 +109,13 @@ describe('robustgpu soup: help and usage errors', () => {
 });
 
 describe('robustgpu soup: methods', () => {
+  it('a --test-n larger than the test split is refused before any evaluation', () => {
+    const r = soup('uniform', path('base'), path('clean'), '--held-out', '64', '--pgd-steps', '1', '--test-n', '20000', '--out', join(tempDir('soup-testn-'), 'out'));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('soup uniform: runSoup: testN 20000 asks for more images than the fashion-mnist test split has (10000)');
+    expect(r.stderr).not.toContain('connectivity');
+  });
+
   it('a uniform soup of two identical checkpoints is the checkpoint (in process: runSoup)', async () => {
     const out = tempDir('soup-uniform-');
     const live = dev().stats().liveTensors;

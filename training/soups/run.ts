@@ -183,6 +183,9 @@ export async function runSoup(method: SoupCommand, paths: readonly string[], opt
   const trainSet = loadDataset(dataset, 'train', { dir: opts.data, limit: fromRun ? tr.trainLimit : undefined });
   const parts = splitHeldOut(trainSet, { heldOut: splitSize, seed: splitSeed });
   const heldOut: Subset = firstExamples(parts.heldOut, heldN, 'runSoup: heldOut');
+  // The test split is checked before any work, so that a too-large testN does not cost the method's run.
+  const test = testN > 0 ? loadDataset(dataset, 'test', { dir: opts.data }) : null;
+  if (test && testN > test.n) throw new SoupError(`runSoup: testN ${testN} asks for more images than the ${dataset} test split has (${test.n})`);
 
   const ing: Ingredients = loadIngredients(paths);
   let result: SoupResult | null = null;
@@ -228,9 +231,7 @@ export async function runSoup(method: SoupCommand, paths: readonly string[], opt
 
     // Final evaluation on the test split: after every choice is made.
     const tt = performance.now();
-    if (testN > 0) {
-      const test = loadDataset(dataset, 'test', { dir: opts.data });
-      if (testN > test.n) throw new SoupError(`runSoup: testN ${testN} asks for more images than the ${dataset} test split has (${test.n})`);
+    if (test) {
       const px = test.shape[0] * test.shape[1] * test.shape[2];
       x = tensor(test.images.subarray(0, testN * px), [testN, ...test.shape], { device: ing.template.device });
       y = tensor(test.labels.subarray(0, testN), [testN], { device: ing.template.device });
