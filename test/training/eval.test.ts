@@ -36,7 +36,7 @@ describe('evaluate', () => {
     const clean = rep.rows[0]!.correct;
     for (const r of rep.rows.slice(1, 4)) r.correct.forEach((v, i) => { if (v) expect(clean[i]).toBe(1); });
     const names = rep.checks.map((c) => c.name);
-    expect(names).toEqual(expect.arrayContaining(['PGD <= FGSM', 'AutoAttack <= PGD', 'monotone in eps', 'more iterations do not help the model', 'about 0% at a large eps (0.5)', 'distributional <= pointwise at delta 0.05']));
+    expect(names).toEqual(expect.arrayContaining(['PGD <= FGSM', 'AutoAttack <= PGD', 'monotone in eps', 'more iterations do not help the model', 'about 0% at a large eps (0.5)', 'distributional <= pointwise at delta 0.05', 'within the W budget at delta 0.05']));
     expect(rep.checks.filter((c) => !c.ok), JSON.stringify(rep.checks)).toEqual([]);
     expect(rep.warnings).toEqual([]);
     expect(dev().stats().liveTensors).toBe(before);
@@ -47,13 +47,17 @@ describe('evaluate', () => {
       { attack: 'fgsm', accuracy: 0.4, settings: {} },
       { attack: 'pgd-20', accuracy: 0.5, settings: {} },
       { attack: 'autoattack (standard)', accuracy: 0.45, settings: { afterEach: [{ attack: 'apgd-ce', robustAccuracy: 0.5 }, { attack: 'square', robustAccuracy: 0.45 }] } },
-      { attack: 'distributional delta 0.1', accuracy: 0.3, settings: { delta: 0.1, by: 'W-PGD CE', components: [{ attack: 'PGD', accuracy: 0.2 }] } },
+      // as evaluate reports it: the minimum over the components, here PGD's, since both W attacks fell short of it
+      { attack: 'distributional delta 0.1', accuracy: 0.2, settings: { delta: 0.1, by: 'PGD', components: [{ attack: 'greedy-W', accuracy: 0.3 }, { attack: 'W-PGD CE', accuracy: 0.25 }, { attack: 'PGD', accuracy: 0.2 }] } },
+      { attack: 'distributional delta 0.05', accuracy: 0.3, settings: { delta: 0.05, by: 'greedy-W', components: [{ attack: 'greedy-W', accuracy: 0.3, spent: 0.05 }, { attack: 'W-PGD CE', accuracy: 0.35, spent: 0.0501 }, { attack: 'PGD', accuracy: 0.4 }] } },
     ];
     const failed = Object.fromEntries(rowChecks(rows).map((c) => [c.name, c]));
     expect(failed['PGD <= FGSM']).toMatchObject({ ok: false, detail: 'PGD 50.00%, FGSM 40.00%' });
     expect(failed['AutoAttack <= PGD']!.ok).toBe(true);
     expect(failed['Square does not beat the white-box attacks']).toMatchObject({ ok: false, detail: '50.00% before Square, 45.00% after' });
-    expect(failed['distributional <= pointwise at delta 0.1']!.ok).toBe(false);
+    expect(failed['distributional <= pointwise at delta 0.1']).toMatchObject({ ok: false, detail: 'greedy-W 30.00%, W-PGD CE 25.00%; pointwise PGD 20.00% (the row reports the minimum, 20.00% by PGD)' });
+    expect(failed['distributional <= pointwise at delta 0.05']!.ok).toBe(true);
+    expect(failed['within the W budget at delta 0.05']).toMatchObject({ ok: false, detail: 'greedy-W 0.050000, W-PGD CE 0.050100' });
   });
 
   it('refuses an unknown attack and a bad eps, naming them', async () => {

@@ -41,7 +41,13 @@ export interface DistributionalOptions {
   generator: Generator;
 }
 
-export interface DistributionalRow { attack: DistributionalAttack; accuracy: number; seconds: number }
+export interface DistributionalRow {
+  attack: DistributionalAttack;
+  accuracy: number;
+  seconds: number;
+  /** The W distance the attack's points lie at from the clean set (greedy-W and W-PGD), to check against delta. */
+  spent?: number;
+}
 
 export interface DistributionalResult {
   /** The lowest accuracy of the rows, and the attack that reached it. */
@@ -80,24 +86,24 @@ export async function distributionalAccuracy(model: Module, data: EvalData, opts
   const shared = { batchSize: opts.batchSize, bnMode: opts.bnMode };
   const rows: DistributionalRow[] = [];
   let n = 0;
-  const timed = async (attack: DistributionalAttack, run: () => Promise<number>) => {
+  const timed = async (attack: DistributionalAttack, run: () => Promise<number | { accuracy: number; spent: number }>) => {
     const t0 = performance.now();
-    const accuracy = await run();
-    rows.push({ attack, accuracy, seconds: (performance.now() - t0) / 1000 });
+    const r = await run();
+    rows.push(typeof r === 'number' ? { attack, accuracy: r, seconds: (performance.now() - t0) / 1000 } : { attack, ...r, seconds: (performance.now() - t0) / 1000 });
   };
   await timed('greedy-W', async () => {
     const g = await greedyW(model, data, { ...opts.greedy, ...shared, delta: opts.delta, s, generator: opts.generator });
     g.xAdv.forEach((t) => t.dispose());
     g.correct.dispose();
     n = g.n;
-    return g.accuracy;
+    return { accuracy: g.accuracy, spent: g.budgetSpent };
   });
   for (const [attack, loss] of [['W-PGD ReDLR', 'redlr'], ['W-PGD CE', 'ce']] as const) {
     await timed(attack, async () => {
       const w = await wpgd(model, data, { ...shared, q: 2, s, delta: opts.delta, loss, steps: opts.wpgdSteps });
       w.xAdv.forEach((t) => t.dispose());
       w.correct.dispose();
-      return w.accuracy;
+      return { accuracy: w.accuracy, spent: w.wDistance };
     });
   }
   await timed('PGD', () => pointwiseAccuracy(model, data, opts, s));

@@ -142,6 +142,10 @@ describe('greedy-W on a trained model', () => {
     expect(r.rows.map((x) => x.attack)).toEqual(['greedy-W', 'W-PGD ReDLR', 'W-PGD CE', 'PGD']);
     expect(r.accuracy).toBe(Math.min(...r.rows.map((x) => x.accuracy)));
     expect(r.rows.find((x) => x.attack === r.by)!.accuracy).toBe(r.accuracy);
+    // the W attacks report the budget they spent (the check of evaluate); pointwise PGD spends delta on every image
+    for (const x of r.rows.slice(0, 3)) expect(x.spent, x.attack).toBeLessThanOrEqual(delta * (1 + 1e-4));
+    expect(r.rows[0]!.spent, 'greedy-W spends budget on a trained model').toBeGreaterThan(0);
+    expect(r.rows[3]!.spent).toBeUndefined();
     expect(r.n).toBe(64);
     expect(r.upsilon!.estimate.kind).toBe('estimate');
     expect(r.upsilon!.upsilon).toBeGreaterThan(0);
