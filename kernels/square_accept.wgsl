@@ -3,13 +3,15 @@
 //   m_n = max_{j != y_n} z_nj - z_n,y_n (the margin; 'cw' of training/attacks/objective.ts),
 //   take_n = open_n != 0 and m_n > loss_n (strictly, as square.py's loss < loss_min on the negated margin),
 //   best'_n = take_n ? cand_n : best_n,   loss'_n = take_n ? m_n : loss_n,   open'_n = 1 if open_n != 0 and loss'_n < 0, else 0.
-// A label outside [0, K) never takes (the example keeps its point, margin and mask).
+// A label outside [0, K) never takes (the example keeps its point, margin and mask) and is reported through
+// range_errors (lib/range_check.wgsl): the next read throws naming it.
 // One workgroup per example: thread 0 reads the row's K logits and decides, the others wait at the barrier and
 // then copy the example's F values.
 // Layout: logits [N, K], labels i32 [N], cand, best, best_out [N, F], loss, open, loss_out, open_out [N].
 // Bindings: logits, labels, cand, best, loss, open (read), best_out, loss_out, open_out (write),
-// params {batch, classes, features}.
+// params {batch, classes, features}, range_errors (bound by the device).
 //!include lib/grid.wgsl
+//!include lib/range_check.wgsl
 const WG: u32 = 128u;
 
 struct Params { batch: u32, classes: u32, features: u32 }
@@ -45,6 +47,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       let margin = other - logits[n * k + y];
       take = open[n] != 0.0 && margin > kept;
       if (take) { kept = margin; }
+    } else {
+      report_out_of_range(RANGE_LABEL, n, label, k);
     }
     loss_out[n] = kept;
     open_out[n] = select(0.0, 1.0, open[n] != 0.0 && kept < 0.0);

@@ -6,7 +6,9 @@
  *   Both grow as the attack succeeds.
  * - dlr_targeted (Croce & Hein's targeted DLR, APGD-T): -(z_y - z_t) / (z_(1) - (z_(3) + z_(4)) / 2 + 1e-12),
  *   K >= 4, z_(k) the k-th largest (ties as topk ranks them).
+ * A label or target outside [0, K) is reported at the next read (check_labels.wgsl), naming the op.
  */
+import { runCheckLabels } from '../../kernels/check_labels.js';
 import { defineOp, type AuditCase } from '../op.js';
 import { ref, type RefTensor } from '../ref/tensor.js';
 import { fmt } from '../shape.js';
@@ -20,6 +22,8 @@ function checkRows(op: string, z: Tensor, labels: Tensor[], minK: number): [numb
   for (const l of labels) {
     if (l.rank !== 1 || l.shape[0] !== n) throw new RangeError(`${op}: labels and targets must be [N] = [${n}] to match logits ${fmt(z.shape)}, got ${fmt(l.shape)}`);
   }
+  // gather reads an out-of-range class as 0: without this check a bad label would give a wrong loss, silently.
+  for (const l of labels) runCheckLabels(z.device, l.storage.binding(), n, k);
   return [n, k];
 }
 

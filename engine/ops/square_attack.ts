@@ -352,10 +352,7 @@ const squareAcceptOp = defineOp<Record<string, never>>({
     acceptCase('square_accept [40,2] rows of 300 (more values than threads)', 40, 2, 300, 22),
     acceptCase('square_accept [1,100] rows of 1', 1, 100, 1, 23),
     acceptCase('square_accept [9,3] rows of 128', 9, 3, 128, 24),
-    {
-      name: 'square_accept labels outside [0, K) never take', shapes: [[3, 3], [3], [3, 2], [3, 2], [3], [3]], attrs: {},
-      values: [[0, 5, 1, 2, 0, 9, 4, 4, 4], [-1, 3, 0], [9, 9, 9, 9, 9, 9], [1, 2, 3, 4, 5, 6], [-10, -10, -10], [1, 1, 1]],
-    },
+    // (a label outside [0, K) is an error at the next read: test/engine/gpu_errors.test.ts)
   ],
 });
 

@@ -15,6 +15,8 @@ import { scope } from '../../engine/scope.js';
 import { withOp } from '../../engine/op_context.js';
 import { grad } from '../../engine/ops/index.js';
 import * as o from '../../engine/ops/index.js';
+import { cwMargin, dlrTargeted } from '../../engine/ops/attack_losses.js';
+import { squareAccept } from '../../engine/ops/square_attack.js';
 import { Kernel, KernelCompileError } from '../../kernels/kernel.js';
 import { SmallCNN } from '../../nn/models/index.js';
 import { SGD } from '../../engine/optim/index.js';
@@ -262,6 +264,31 @@ describe('labels are range-checked on the GPU and thrown at the next read', () =
     const ok = f(zt, labelsOf([0, 1, 2, 3, 4]));
     expect((await ok.read()).every(Number.isFinite)).toBe(true);
     for (const t of [zt, ok]) t.dispose();
+  });
+
+  it('the attack margins (cw_margin, dlr_targeted, read through gather) and Square\'s acceptance check labels and targets', async () => {
+    const zt = z();
+    const good = labelsOf([0, 1, 2, 3, 4]);
+    const cases: [string, () => Tensor][] = [
+      ['cw_margin (kernel check_labels): label 10 at index 1', () => cwMargin(zt, labelsOf([0, 10, 2, 3, 4]))],
+      ['cw_margin (kernel check_labels): label -1 at index 4', () => cwMargin(zt, good, labelsOf([5, 6, 7, 8, -1]))],
+      ['dlr_targeted (kernel check_labels): label 12 at index 2', () => dlrTargeted(zt, good, labelsOf([5, 6, 12, 8, 9]))],
+      ['square_accept: label 10 at index 0', () => {
+        const f = zeros([5, 3]);
+        const r = squareAccept(zt, labelsOf([10, 1, 2, 3, 4]), f, f, zeros([5]), ones([5]));
+        r.best.dispose();
+        r.open.dispose();
+        return r.loss;
+      }],
+    ];
+    for (const [message, run] of cases) {
+      const t = run();
+      await expect(t.read(), message).rejects.toThrow(`${message} is out of range [0, 10)`);
+      t.dispose();
+    }
+    const ok = cwMargin(zt, good, labelsOf([5, 6, 7, 8, 9]));
+    expect((await ok.read()).every(Number.isFinite), 'valid labels read fine after the errors').toBe(true);
+    for (const t of [zt, good, ok]) t.dispose();
   });
 
   it('a range-checked kernel adds no submission to a read (its error words travel in the same staging copy)', async () => {
