@@ -1,7 +1,8 @@
 /**
  * Standalone entry: `node dist/bench/memory_peak_main.js [--model A,B] [--batch N,M] [--attack-steps K,L] [--json]`:
  * the peak memory of one TRADES step (bench/memory_peak.ts) for every combination, one table row each.
- * The memory budget is the device's (ROBUSTGPU_MEMORY_BUDGET to change it).
+ * The memory budget is the device's (ROBUSTGPU_MEMORY_BUDGET to change it). --record-only allocates and records
+ * without dispatching (DeviceOptions.recordOnly): the in-use peak of a step too large to run here.
  */
 import { Device } from '../engine/device.js';
 import { parseCommand, UsageError, type CommandSpec } from '../cli/args.js';
@@ -18,6 +19,7 @@ const spec: CommandSpec = {
     batch: { type: 'string', arg: 'NS', description: 'comma-separated batch sizes', default: '128' },
     'attack-steps': { type: 'string', arg: 'KS', description: 'comma-separated TRADES attack steps', default: '10' },
     json: { type: 'boolean', description: 'print one JSON document' },
+    'record-only': { type: 'boolean', description: 'allocate and record, dispatch nothing: the allocator peaks of a step too large to run (values meaningless)' },
     ...DEVICE_OPTIONS,
   },
 };
@@ -37,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
   const models = String(v.model).split(',').map((s) => s.trim()).filter(Boolean);
   const batches = ints('batch', v.batch);
   const steps = ints('attack-steps', v['attack-steps']);
-  const device = await Device.create(deviceOptions(v));
+  const device = await Device.create({ ...deviceOptions(v), recordOnly: v['record-only'] === true });
   const rows: PeakRow[] = [];
   try {
     for (const model of models) for (const batch of batches) for (const attackSteps of steps) {
@@ -47,9 +49,9 @@ async function main(argv: string[]): Promise<number> {
     }
     const adapter = device.info.description || device.info.device;
     if (v.json) {
-      console.log(JSON.stringify({ adapter, date: new Date().toISOString(), memoryBudgetBytes: device.memoryBudgetBytes, rows }, null, 1));
+      console.log(JSON.stringify({ adapter, date: new Date().toISOString(), memoryBudgetBytes: device.memoryBudgetBytes, recordOnly: device.recordOnly, rows }, null, 1));
     } else {
-      console.log(`adapter ${adapter}, memory budget ${(device.memoryBudgetBytes / MIB).toFixed(0)} MiB\n`);
+      console.log(`adapter ${adapter}, memory budget ${(device.memoryBudgetBytes / MIB).toFixed(0)} MiB${device.recordOnly ? ', record only (nothing dispatched)' : ''}\n`);
       console.log(table(['step', 'held MiB', 'in use MiB', 'after MiB', 'memory submits', 'submits', 'dispatches', 's'], rows.map((r) => [
         `${r.model} b${r.batch} TRADES-${r.attackSteps}`, (r.heldBytes / MIB).toFixed(1), (r.inUseBytes / MIB).toFixed(1), (r.afterBytes / MIB).toFixed(1),
         r.flushesForMemory, r.submissions, r.dispatches, r.seconds.toFixed(1),

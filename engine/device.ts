@@ -48,6 +48,12 @@ export interface DeviceOptions {
    * error naming the kernel), nor clamps buffer accesses, nor zeroes workgroup memory. Off by default.
    */
   fast?: boolean;
+  /**
+   * Allocate and record as usual but dispatch nothing, as PyTorch's meta tensors: what a step needs from the
+   * allocator (stats(), pool.peakInUseBytes) without running it, for steps too large to run on this machine
+   * (bench/memory_peak_main.ts --record-only). Every value read back is meaningless (zeros).
+   */
+  recordOnly?: boolean;
   /** Tune the GEMM-shaped kernels' shape classes met without a cached entry, at the next sync (engine/tune.ts; env ROBUSTGPU_AUTOTUNE=1). */
   autotune?: boolean;
   /** The tune cache file (env ROBUSTGPU_TUNE_CACHE; default in the user's cache directory); 'off': in memory only. */
@@ -141,6 +147,10 @@ export class Device {
   /** Tuned kernel choices of this adapter, and autotuning (engine/tune.ts); what the kernel wrappers ask. */
   readonly chooser: Tuner;
 
+  /** DeviceOptions.recordOnly: dispatches are checked and counted (recordOnlyDispatches), not recorded. */
+  readonly recordOnly: boolean;
+  private recordOnlyDispatches = 0;
+
   private constructor(readonly gpu: GPUDevice, readonly info: DeviceInfo, opts: DeviceOptions, private navigatorGpu: GPU | null) {
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     this.memoryBudgetBytes = opts.memoryBudgetBytes ?? estimateMemoryBudget(info.fallback, info.limits.maxBufferSize ?? 0);
@@ -151,6 +161,7 @@ export class Device {
     this.pool.onDestroy = (b) => this.recorder.forgetBuffer(b);
     this.staging.onDestroy = (b) => this.recorder.forgetBuffer(b);
     this.recorder = new Recorder(gpu, opts.maxDispatchesPerSubmit ?? 512);
+    this.recordOnly = opts.recordOnly ?? false;
     this.recorder.afterSubmit.push(() => this.pool.recyclePending());
     this.maxOutputsPerThread = info.fallback ? Infinity : 128;
     this.chooser = new Tuner(info, { autotune: opts.autotune, cachePath: opts.tuneCache });
@@ -306,6 +317,10 @@ export class Device {
       if (!st) continue;
       if (st.invalid) throw new InvalidTensorError(`${who(kernel, op)}: binding '${b.name}' holds no valid data: ${st.invalid}`);
       if (b.kind === 'read_write') written.push(st);
+    }
+    if (this.recordOnly) {
+      this.recordOnlyDispatches++;
+      return;
     }
     const { pipeline, layout } = this.variant(kernel, opts.overrides ?? {});
     this.recordingKernel = kernel;
@@ -504,7 +519,7 @@ export class Device {
     return {
       liveTensors: this.liveTensors, liveBytes: this.liveBytes,
       pooledBytes: this.pool.allocatedBytes, freeBytes: this.pool.freeBytes, buffersCreated: this.pool.buffersCreated,
-      dispatches: this.recorder.dispatches, submissions: this.recorder.submissions,
+      dispatches: this.recorder.dispatches + this.recordOnlyDispatches, submissions: this.recorder.submissions,
       peakBytes: this.pool.peakBytes, parkedBytes: this.pool.pendingBytes, flushesForMemory: this.flushesForMemory,
       memoryBudgetBytes: this.memoryBudgetBytes, bindGroupsCreated: this.recorder.bindGroupsCreated,
     };
