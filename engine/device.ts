@@ -88,6 +88,9 @@ const WANTED_FEATURES: GPUFeatureName[] = ['timestamp-query', 'shader-f16', 'sub
 
 const PLATFORM_BACKEND: Record<string, string> = { linux: 'vulkan', darwin: 'metal', win32: 'd3d12' };
 
+/** Bind groups created between two waits for the GPU past which breathe() waits (engine/recorder.ts caches 16384). */
+const BREATHE_GROUPS = 4096;
+
 export interface DeviceInfo {
   vendor: string; architecture: string; description: string; device: string; backend: string;
   /** A software (CPU) adapter such as lavapipe. */
@@ -146,6 +149,20 @@ export class Device {
   readonly maxOutputsPerThread: number;
   /** Tuned kernel choices of this adapter, and autotuning (engine/tune.ts); what the kernel wrappers ask. */
   readonly chooser: Tuner;
+
+  /** recorder.bindGroupsCreated when the GPU was last seen idle by a sync or a read (see breathe()). */
+  private groupsAtQuiet = 0;
+
+  /**
+   * Waits for the GPU (a sync) when more than `BREATHE_GROUPS` bind groups were created since it was last
+   * waited for, and does nothing otherwise: for loops that record step after step and read rarely. Dawn
+   * frees what finished work held (bind groups' descriptor sets, command buffers) only while the event loop
+   * turns; a W-TRADES fine-tune reading every 50 steps made lavapipe fail to allocate a descriptor pool and
+   * crash at step ~200 (DescriptorSetAllocator::AllocateDescriptorPool), and ran with a read every 10.
+   */
+  async breathe(): Promise<void> {
+    if (this.recorder.bindGroupsCreated - this.groupsAtQuiet > BREATHE_GROUPS) await this.sync();
+  }
 
   /** DeviceOptions.recordOnly: dispatches are checked and counted (recordOnlyDispatches), not recorded. */
   readonly recordOnly: boolean;
@@ -453,7 +470,9 @@ export class Device {
   async sync(): Promise<void> {
     this.check();
     this.recorder.flush();
+    const mark = this.recorder.bindGroupsCreated;
     await this.gpu.queue.onSubmittedWorkDone();
+    this.groupsAtQuiet = mark;
     await this.throwPending();
     if (this.chooser.autotune && this.chooser.canTune(this)) await this.chooser.tunePending(this);
   }
@@ -493,7 +512,9 @@ export class Device {
     let words: Uint32Array | null = null;
     try {
       try {
+        const mark = this.recorder.bindGroupsCreated;
         await st.mapAsync(GPUMapMode.READ, 0, total);
+        this.groupsAtQuiet = mark;
       } catch (e) {
         this.check();
         await this.throwPending();

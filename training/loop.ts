@@ -196,6 +196,7 @@ export async function fit(f: FitOptions): Promise<FitResult> {
         sinceLog++;
         if (f.scheduler && f.schedulePer === 'step') f.scheduler.step();
         cb.onStep?.(step, epochStep, perEpoch);
+        await device.breathe();
         if (sinceLog >= logEvery && epochStep < perEpoch) {
           const r = await read(false);
           lastHealth = r.health;

@@ -2,9 +2,10 @@
  * The recorder's bind-group cache (engine/recorder.ts): a repeated dispatch on the same buffers reuses its
  * bind group while its uniform parameters still change per dispatch (dynamic offsets into the arena); a
  * buffer the pool destroys takes its bind groups with it; a long loop without an await stays flat
- * (without the cache and the forced collections lavapipe crashed after ~60k dispatches).
+ * (without the cache and the forced collections lavapipe crashed after ~60k dispatches); breathe() waits for the
+ * GPU once thousands of bind groups were made since the last wait (a W-TRADES fine-tune crashed lavapipe without it).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { useDevice, expectClose } from '../helpers.js';
 import { Device } from '../../engine/device.js';
 import { tensor } from '../../engine/create.js';
@@ -81,5 +82,24 @@ describe('bind groups', () => {
     expect(d.stats().bindGroupsCreated).toBeLessThan(60000);
     y.dispose();
     x.dispose();
+  });
+
+  it('breathe() waits for the GPU only after thousands of new bind groups since the last wait', async () => {
+    const d = await Device.create();
+    devices.push(d);
+    const ts = Array.from({ length: 70 }, (_, i) => tensor([i], [1], { device: d }));
+    await d.sync();
+    const sync = vi.spyOn(d, 'sync');
+    await d.breathe();
+    expect(sync).not.toHaveBeenCalled();
+    const made = d.stats().bindGroupsCreated;
+    // every pair binds a new combination of buffers: 4900 new bind groups, no wait in between
+    for (const a of ts) for (const b of ts) o.add(a, b).dispose();
+    expect(d.stats().bindGroupsCreated - made).toBeGreaterThan(4096);
+    await d.breathe();
+    expect(sync).toHaveBeenCalledTimes(1);
+    await d.breathe();
+    expect(sync, 'quiet again after the wait').toHaveBeenCalledTimes(1);
+    for (const t of ts) t.dispose();
   });
 });
