@@ -5,14 +5,14 @@
  */
 import { join } from 'node:path';
 import { Device, setDefaultDevice } from '../engine/device.js';
-import { readRunConfig, train } from '../training/run.js';
+import { readRunConfig, train, withInitModel } from '../training/run.js';
 import { TRAIN_OPTIONS } from '../training/run_config.js';
 import { defineSchema, type Schema } from './schema.js';
 import { DEVICE_OPTIONS } from './device_options.js';
 import { UsageError } from './args.js';
 import { Progress } from './progress.js';
 import { writeRunReport } from '../training/report/report.js';
-import type { Options, StringOpt } from '../training/options.js';
+import type { Options, Source, StringOpt } from '../training/options.js';
 
 /** A training command's options: the run's own, then where it goes and on which device. */
 export function runOptions<S extends Options>(options: S) {
@@ -53,7 +53,7 @@ export async function runTraining(schema: Schema<ReturnType<typeof runOptions<ty
   if (!p) return 0;
   const { out, resume, backend, adapter, ...given } = p.values;
   let config = given as typeof given;
-  let sources = p.sources as Record<string, string>;
+  let sources: Record<string, Source> = p.sources;
   let runDir = out ?? '';
   if (resume) {
     const extra = Object.entries(p.sources).filter(([k, s]) => s !== 'default' && !['resume', 'backend', 'adapter'].includes(k));
@@ -62,8 +62,9 @@ export async function runTraining(schema: Schema<ReturnType<typeof runOptions<ty
     config = r.config;
     sources = r.sources;
     runDir = resume;
-  } else if (!runDir) {
-    runDir = join('runs', `${config.objective}-${config.model}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
+  } else {
+    ({ config, sources } = withInitModel(config, sources));
+    if (!runDir) runDir = join('runs', `${config.objective}-${config.model}-${new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19)}`);
   }
   console.log(`robustgpu ${schema.name}: ${resume ? 'resuming' : 'starting'} ${runDir}`);
   console.log(schema.echo({ ...config, out: runDir, resume, backend, adapter } as never, { ...sources, out: out ? 'flag' : 'default', resume: resume ? 'flag' : 'default' } as never));

@@ -25,7 +25,8 @@ export type Options = Record<string, Opt>;
 type ValueOf<O> = O extends IntOpt | NumberOpt ? number : O extends ChoiceOpt<infer C> ? C : O extends StringOpt ? string : O extends BoolOpt ? boolean : O extends ListOpt ? string[] : never;
 /** Options with a default are always set; the others may be undefined. */
 export type Values<S extends Options> = { [K in keyof S]: S[K] extends { default: unknown } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined };
-export type Source = 'default' | 'config' | 'flag';
+/** Where a value came from; 'init': read from the --init checkpoint (its architecture and activation). */
+export type Source = 'default' | 'config' | 'flag' | 'init';
 
 /** A bad option value (the CLI reports it as a usage error). */
 export class OptionError extends Error {}

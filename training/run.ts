@@ -22,7 +22,7 @@ import { buildModel, CIFAR10_MEAN, CIFAR10_STD } from '../nn/models/index.js';
 import { Linear } from '../nn/layers/index.js';
 import { kaimingUniformDefault } from '../nn/init.js';
 import { loadCheckpoint, saveCheckpoint, type CheckpointMeta } from '../nn/checkpoint.js';
-import { modelFromCheckpoint } from '../nn/model_io.js';
+import { modelFromCheckpoint, readCheckpointMeta } from '../nn/model_io.js';
 import type { Module } from '../nn/module.js';
 import { datasetSpec, loadDataset } from './data/datasets.js';
 import { firstExamples, splitHeldOut } from './data/splits.js';
@@ -174,10 +174,33 @@ function checkpointPath(runDir: string, name: string): string {
   return join(runDir, 'checkpoints', `${name}.safetensors`);
 }
 
+/**
+ * With `init`, the model is the checkpoint's: its architecture and activation replace model and activation
+ * where those were left at their defaults (source 'init'), and a value given otherwise (flag or config file)
+ * that differs is refused, naming both. Without `init`, or for a checkpoint that does not say, unchanged.
+ */
+export function withInitModel(config: TrainConfig, sources: Record<string, Source> = {}): { config: TrainConfig; sources: Record<string, Source> } {
+  if (!config.init) return { config, sources };
+  const meta = readCheckpointMeta(config.init);
+  const out = { ...config };
+  const src = { ...sources };
+  const fromCkpt: [keyof TrainConfig & ('model' | 'activation'), unknown][] = [['model', meta.architecture], ['activation', meta.activation]];
+  for (const [key, value] of fromCkpt) {
+    if (typeof value !== 'string' || value === config[key]) continue;
+    if (src[key] !== undefined && src[key] !== 'default' && src[key] !== 'init') {
+      throw new RangeError(`train: ${key} '${config[key]}' (${src[key]}) conflicts with --init ${config.init}, whose ${key === 'model' ? 'architecture' : key} is '${value}'`);
+    }
+    out[key] = value;
+    src[key] = 'init';
+  }
+  return { config: out, sources: src };
+}
+
 /** Trains per `config` in `runDir` (created; config.json, metrics.jsonl, checkpoints/, eval.json). */
 export async function train(config: TrainConfig, runDir: string, opts: TrainOptions): Promise<TrainResult> {
   const device = opts.device;
-  const c: TrainConfig = { ...config, ...Object.fromEntries(Object.entries(opts.stop ?? {}).filter(([, v]) => v !== undefined)) };
+  const init = opts.resume ? { config, sources: opts.sources } : withInitModel(config, opts.sources);
+  const c: TrainConfig = { ...init.config, ...Object.fromEntries(Object.entries(opts.stop ?? {}).filter(([, v]) => v !== undefined)) };
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   const last = checkpointPath(runDir, 'last');
   if (opts.resume && !existsSync(last)) throw new Error(`resume: ${runDir} has no checkpoints/last.safetensors to resume from`);
@@ -234,7 +257,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
       loader = DataLoader.fromState(trainPart, { ...loaderOptions, seed: undefined }, state.loader);
     } else {
       loader = new DataLoader(trainPart, loaderOptions);
-      writeFileSync(join(runDir, 'config.json'), `${JSON.stringify({ command: 'train', version: libraryVersion(), started: new Date().toISOString(), resolved: c, sources: opts.sources ?? {} }, null, 2)}\n`);
+      writeFileSync(join(runDir, 'config.json'), `${JSON.stringify({ command: 'train', version: libraryVersion(), started: new Date().toISOString(), resolved: c, sources: init.sources ?? {} }, null, 2)}\n`);
     }
     let best = state?.best ?? null;
     const selectMetric = c.select === 'last' ? null : c.select;

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useDevice } from '../helpers.js';
-import { train, trainConfig } from '../../training/run.js';
+import { train, trainConfig, withInitModel } from '../../training/run.js';
+import { buildModel } from '../../nn/models/index.js';
+import { saveCheckpoint } from '../../nn/checkpoint.js';
 import type { TrainConfig } from '../../training/run_config.js';
 
 const dev = useDevice();
@@ -47,7 +49,7 @@ describe('train', () => {
 
   it('W-TRADES fine-tunes from a TRADES checkpoint (a reconstruction of Bai et al. 2025)', async () => {
     const base = fresh();
-    await train(quick({ objective: 'trades', finalEval: [] }), base, { device: dev() });
+    await train(quick({ objective: 'trades', activation: 'silu', finalEval: [] }), base, { device: dev() });
     const dir = fresh();
     const res = await train(quick({ objective: 'w-trades', init: join(base, 'checkpoints', 'last.safetensors'), lr: 0.01, maxSteps: 4, jitter: 1e-3, wUpsilon: 'running', finalEval: ['clean', 'pgd'], finalN: 24, finalPgdSteps: 2, finalWN: 8 }), dir, { device: dev() });
     expect(res.fit.reason).toBe('max-steps');
@@ -57,6 +59,20 @@ describe('train', () => {
     expect(rows.map((r) => r.attack)).toEqual(['clean', 'pgd-2', 'distributional delta 0.05', 'distributional delta 0.1']);
     expect(rows.slice(2).map((r) => r.settings.images)).toEqual([8, 8]);
     expect(JSON.parse(readFileSync(join(dir, 'eval.json'), 'utf8')).rows.length).toBe(4);
+    // The model is the checkpoint's, and config.json says so.
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { resolved: TrainConfig; sources: Record<string, string> };
+    expect([cfg.resolved.model, cfg.resolved.activation, cfg.sources.activation]).toEqual(['convnet', 'silu', 'init']);
+  });
+
+  it('with --init, a model or activation given otherwise than the checkpoint\'s is refused, naming both', async () => {
+    const init = join(fresh(), 'ckpt.safetensors');
+    const m = buildModel('convnet', { activation: 'silu', device: dev() });
+    await saveCheckpoint(init, m, { meta: { architecture: 'convnet', activation: 'silu' } });
+    m.dispose();
+    const c = quick({ objective: 'w-trades', init });
+    expect(withInitModel(c, { model: 'default', activation: 'default' })).toMatchObject({ config: { model: 'convnet', activation: 'silu' }, sources: { model: 'default', activation: 'init' } });
+    expect(() => withInitModel({ ...c, model: 'smallcnn' }, { model: 'flag' })).toThrow(`train: model 'smallcnn' (flag) conflicts with --init ${init}, whose architecture is 'convnet'`);
+    expect(() => withInitModel({ ...c, activation: 'gelu' }, { activation: 'config' })).toThrow(`train: activation 'gelu' (config) conflicts with --init ${init}, whose activation is 'silu'`);
   });
 
   it('--resume continues exactly: the losses after the break equal the uninterrupted run, bit for bit', async () => {
