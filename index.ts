@@ -130,7 +130,7 @@ export { evaluate, rowChecks, EVAL_ATTACKS } from './training/eval.js';
 export type { EvalAttack, EvaluateOptions, EvalRow, EvalReport, SanityCheck } from './training/eval.js';
 export { fit, NonFiniteError } from './training/loop.js';
 export type { StepMetrics, EpochMetrics, StopReason, FitCallbacks, FitOptions, FitResult } from './training/loop.js';
-export { train, trainConfig, readRunConfig } from './training/run.js';
+export { train, trainConfig, withInitModel, readRunConfig } from './training/run.js';
 export type { RunState, TrainResult, TrainOptions } from './training/run.js';
 export { TRAIN_OPTIONS, START_DEFAULTS, START_OPTIONS, OBJECTIVES } from './training/run_config.js';
 export type { TrainConfig } from './training/run_config.js';

@@ -12,6 +12,7 @@ import { useDevice } from '../helpers.js';
 import { train, trainConfig, withInitModel } from '../../training/run.js';
 import { buildModel } from '../../nn/models/index.js';
 import { saveCheckpoint } from '../../nn/checkpoint.js';
+import { readSafetensors } from '../../nn/safetensors.js';
 import type { TrainConfig } from '../../training/run_config.js';
 
 const dev = useDevice();
@@ -97,6 +98,16 @@ describe('train', () => {
     const stop = lines(dir).at(-1)!;
     expect(stop).toMatchObject({ type: 'stop', reason: 'non-finite' });
     expect(existsSync(join(dir, 'checkpoints', 'last.safetensors')), 'nothing was saved after the bad step').toBe(false);
+  });
+
+  it("onNonFinite 'skip': the exploding run goes on, skipping and counting its bad steps, and saves finite weights", async () => {
+    const dir = fresh();
+    const res = await train(quick({ objective: 'standard', lr: 1e30, momentum: 0, schedule: 'constant', maxSteps: 8, onNonFinite: 'skip' }), dir, { device: dev() });
+    expect(res.fit.reason).toBe('max-steps');
+    const skipped = Math.max(...lines(dir).filter((l) => l.type === 'step').map((l) => l.skipped as number));
+    expect(skipped, 'lr 1e30 makes the weights huge after one step, then every loss inf').toBeGreaterThan(0);
+    const saved = readSafetensors(join(dir, 'checkpoints', 'last.safetensors')).tensors;
+    for (const [name, t] of saved) if (t.dtype === 'F32') expect((t.data as Float32Array).every(Number.isFinite), name).toBe(true);
   });
 
   it('refuses a second run in the same directory, a resume without a checkpoint, an unknown config key and a bad value', async () => {
