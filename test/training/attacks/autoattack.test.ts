@@ -19,11 +19,13 @@ const dev = useDevice();
 
 /** Wraps a model: softmax outputs (probabilities), or noise added to every forward (a randomised defence). */
 class Wrapped extends Module {
-  constructor(readonly inner: Module, readonly kind: 'softmax' | 'noise') {
+  constructor(readonly inner: Module, readonly kind: 'softmax' | 'noise' | 'masked') {
     super();
     this.registerModule('inner', inner);
   }
   forward(x: Tensor): Tensor {
+    // masked: the values follow x, the input gradient is zero (gradient masking, as a shattered-gradient defence)
+    if (this.kind === 'masked') return this.inner.forward(o.add(x.detach(), o.mul(x, 0)));
     const z = this.inner.forward(x);
     return this.kind === 'softmax' ? o.softmax(z, 1) : o.add(z, o.mul(randn(z.shape, { device: z.device, generator: new Generator(Math.floor(Math.random() * 1e6)) }), 0.5));
   }
@@ -73,6 +75,29 @@ describe('AutoAttack', () => {
     const noisy = await autoAttack(new Wrapped(model, 'noise'), data.x, data.y, { norm: 'linf', eps: 0.01, attacks: ['apgd-ce'], steps: 2, generator: new Generator(3) });
     expect(noisy.warnings.join('\n')).toMatch(/randomised/);
     noisy.xAdv.dispose();
+  });
+
+  it("L2 'standard' and 'plus' run their attacks in order with falling accuracy, inside the L2 ball", async () => {
+    for (const version of ['standard', 'plus'] as const) {
+      const eps = 1;
+      const rep = await autoAttack(model, data.x, data.y, { norm: 'l2', eps, version, steps: 5, queries: 30, targetClasses: 2, batchSize: 48, generator: new Generator(6) });
+      expect(rep.attacks).toEqual(version === 'standard' ? ['apgd-ce', 'apgd-t', 'fab-t', 'square'] : ['apgd-ce', 'apgd-dlr', 'fab', 'square', 'apgd-t', 'fab-t']);
+      const accs = [rep.cleanAccuracy, ...rep.rows.map((r) => r.robustAccuracy)];
+      for (let i = 1; i < accs.length; i++) expect(accs[i]!, `${version}: ${rep.rows[i - 1]!.attack}`).toBeLessThanOrEqual(accs[i - 1]!);
+      expect(rep.robustAccuracy, `${version}: not vacuous`).toBeLessThan(rep.cleanAccuracy);
+      expect(budgetReport(await budgetExcess(data.x, rep.xAdv, 'l2', eps).read(), eps).ok, version).toBe(true);
+      rep.xAdv.dispose();
+    }
+  });
+
+  it('warns about zero input gradients, and when Square (black-box) beats the white-box attacks', async () => {
+    const rep = await autoAttack(new Wrapped(model, 'masked'), data.x, data.y, { norm: 'linf', eps: 0.1, steps: 5, queries: 200, targetClasses: 2, batchSize: 48, generator: new Generator(7) });
+    const w = rep.warnings.join('\n');
+    expect(w).toContain('48 of 48 examples have an all-zero input gradient');
+    const sq = rep.rows.findIndex((r) => r.attack === 'square');
+    expect(rep.rows[sq]!.robustAccuracy, 'Square finds what the gradients cannot').toBeLessThan(rep.rows[sq - 1]!.robustAccuracy);
+    expect(w).toMatch(/Square \(black-box\) lowered the robust accuracy after the white-box attacks .*gradient masking/);
+    rep.xAdv.dispose();
   });
 
   it('refuses unknown attacks and versions, naming them', async () => {
