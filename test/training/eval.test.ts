@@ -7,8 +7,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useDevice } from '../helpers.js';
 import type { Sequential } from '../../nn/layers/index.js';
-import { evaluate, rowChecks } from '../../training/eval.js';
-import { fashion, trainedMlp } from './attacks/models.js';
+import { evaluate, rowChecks, type EvaluateOptions } from '../../training/eval.js';
+import { bnNet, fashion, trainedMlp } from './attacks/models.js';
 
 const dev = useDevice();
 
@@ -58,6 +58,26 @@ describe('evaluate', () => {
     expect(failed['distributional <= pointwise at delta 0.1']).toMatchObject({ ok: false, detail: 'greedy-W 30.00%, W-PGD CE 25.00%; pointwise PGD 20.00% (the row reports the minimum, 20.00% by PGD)' });
     expect(failed['distributional <= pointwise at delta 0.05']!.ok).toBe(true);
     expect(failed['within the W budget at delta 0.05']).toMatchObject({ ok: false, detail: 'greedy-W 0.050000, W-PGD CE 0.050100' });
+  });
+
+  it('a whole evaluation (AutoAttack with APGD-T and FAB-T, the distributional rows, the checks) leaves BN statistics, weights and the mode as they were; repeated, nothing leaks', async () => {
+    const m = bnNet(2);
+    const d = fashion('test', 32);
+    const before = await Promise.all(m.namedBuffers().map(([, t]) => t.read()));
+    const weights = await Promise.all(m.parameters().map((t) => t.read()));
+    m.train();
+    const opts: EvaluateOptions = { norm: 'linf', eps: 0.05, attacks: ['clean', 'fgsm', 'pgd', 'autoattack', 'distributional'], pgdSteps: 3, autoAttackSteps: 3, autoAttackQueries: 20, deltas: [0.05], batchSize: 16, checkExamples: 16, seed: 4 };
+    await evaluate(m, d.x, d.y, opts);
+    const live = dev().stats().liveTensors;
+    const pooled = dev().stats().pooledBytes;
+    await evaluate(m, d.x, d.y, opts);
+    expect(dev().stats().liveTensors, 'live tensors after a second evaluation').toBe(live);
+    expect(dev().stats().pooledBytes, 'pooled bytes after a second evaluation').toBe(pooled);
+    const after = await Promise.all(m.namedBuffers().map(([, t]) => t.read()));
+    after.forEach((a, i) => expect(Array.from(a), m.namedBuffers()[i]![0]).toEqual(Array.from(before[i]!)));
+    (await Promise.all(m.parameters().map((t) => t.read()))).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(weights[i]!)));
+    for (const p of m.parameters()) expect(p.grad).toBeNull();
+    expect(m.training, 'the model mode is restored').toBe(true);
   });
 
   it('refuses an unknown attack and a bad eps, naming them', async () => {
