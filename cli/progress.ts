@@ -28,6 +28,7 @@ export class Progress {
 
 export function fmtSecs(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(0)}s`;
-  return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  const t = Math.round(s);
+  if (t < 60) return `${t}s`;
+  return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
 }

@@ -7,7 +7,7 @@ import { isAbsolute, relative } from 'node:path';
 import type { StringOpt } from '../training/options.js';
 import { compareRuns, writeRunReport, type ReportResult } from '../training/report/report.js';
 import { RunDirError } from '../training/report/runs.js';
-import { isSweepDir, sweepRunDirs, writeSweepReport } from '../training/sweep/report.js';
+import { isSweepDir, writeSweepReport } from '../training/sweep/report.js';
 import { UsageError } from './args.js';
 import { defineSchema } from './schema.js';
 
@@ -44,7 +44,7 @@ export async function reportCommand(argv: string[]): Promise<number> {
   if (dirs.length === 1 && !sweep && robust !== undefined) throw new UsageError('report: --robust picks the robust axis of a comparison; give several run directories or a sweep');
   let r: ReportResult;
   try {
-    r = sweep ? await (out ? compareRuns(sweepRunDirs(dirs[0]!), out, { robust }) : writeSweepReport(dirs[0]!, { robust }))
+    r = sweep ? await writeSweepReport(dirs[0]!, { robust, ...(out ? { outDir: out } : {}) })
       : dirs.length === 1 ? await writeRunReport(dirs[0]!, out ? { outDir: out } : {}) : await compareRuns(dirs, out!, { robust });
   } catch (e) {
     if (e instanceof RunDirError) {

@@ -12,7 +12,7 @@ import type { Options } from '../training/options.js';
 import { defineSchema } from './schema.js';
 import { DEVICE_OPTIONS } from './device_options.js';
 import { UsageError } from './args.js';
-import { Progress } from './progress.js';
+import { Progress, fmtSecs } from './progress.js';
 import { table } from './table.js';
 
 const ACTIONS = ['status', 'cancel', 'retry'] as const;
@@ -64,7 +64,7 @@ function connect(url: string | undefined, action: string): SweepQueue {
 export function statusTable(rows: readonly JobStatus[]): string {
   return table(['job', 'state', 'progress', 'worker', 'attempts', 'result'], rows.map((s) => {
     const p = s.progress;
-    const prog = p ? `${typeof p.fraction === 'number' ? `${(100 * p.fraction).toFixed(0)}% ` : ''}${String(p.phase ?? '')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(3)}` : ''}` : '';
+    const prog = p ? `${typeof p.fraction === 'number' ? `${(100 * p.fraction).toFixed(0)}% ` : ''}${String(p.phase ?? '')}${typeof p.loss === 'number' ? ` loss ${p.loss.toFixed(3)}` : ''}${typeof p.etaSeconds === 'number' ? ` ETA ${fmtSecs(p.etaSeconds)}` : ''}` : '';
     return [s.id, s.state, s.state === 'completed' ? '100%' : prog, s.worker ?? '', String(s.attempts), s.state === 'failed' ? (s.failedReason ?? '') : metricText(s.result)];
   }));
 }

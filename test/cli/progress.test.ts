@@ -27,6 +27,6 @@ describe('Progress', () => {
   });
 
   it('formats seconds as s or m:ss', () => {
-    expect([fmtSecs(5.2), fmtSecs(125), fmtSecs(Infinity)]).toEqual(['5s', '2m05s', '?']);
+    expect([fmtSecs(5.2), fmtSecs(125), fmtSecs(Infinity), fmtSecs(119.7), fmtSecs(59.6)]).toEqual(['5s', '2m05s', '?', '2m00s', '1m00s']);
   });
 });

@@ -4,7 +4,7 @@
  * stopped, the final evaluation, its checks and warnings, the plots, the epochs and the configuration with
  * where each value came from; a comparison report shows the runs side by side.
  */
-import { configDiffTable, configTable, comparisonTable, epochsTable, escapeHtml, evalCaption, evalTable, htmlTable } from './table.js';
+import { configDiffTable, configTable, comparisonTable, epochsTable, escapeHtml, evalCaption, evalTable, htmlTable, type Table } from './table.js';
 import { finalStop, type LoadedRun } from './runs.js';
 
 /** A rendered plot to place in a report. */
@@ -94,7 +94,7 @@ export function runReportHtml(run: LoadedRun, figs: readonly Figure[], notes: re
   ]);
 }
 
-export function comparisonHtml(runs: readonly LoadedRun[], figs: readonly Figure[], notes: readonly string[] = []): string {
+export function comparisonHtml(runs: readonly LoadedRun[], figs: readonly Figure[], notes: readonly string[] = [], others: Table | null = null): string {
   const diff = configDiffTable(runs);
   const perRun = runs.map((r) => ({ r, w: runWarnings(r) })).filter((x) => x.w.length);
   return page(`comparison of ${runs.length} runs`, [
@@ -103,6 +103,7 @@ export function comparisonHtml(runs: readonly LoadedRun[], figs: readonly Figure
     '<h2>Final evaluation</h2>',
     htmlTable(comparisonTable(runs), { caption: 'accuracy on the final evaluation of each run (eval.json); - where a run has no such row' }),
     ...(notes.length ? [list(notes)] : []),
+    ...(others ? ['<h2>Other jobs</h2>', htmlTable(others, { caption: 'the soups and evaluations of the sweep (job.json): accuracy per row' })] : []),
     '<h2>Plots</h2>',
     figs.length ? figures(figs) : '<p>Nothing logged yet.</p>',
     '<h2>Options that differ</h2>',

@@ -119,23 +119,31 @@ const ROBUST_PREFERENCE = ['autoattack', 'apgd', 'pgd', 'fgsm'];
  * `robust` names the attack row (exactly, or as a prefix such as 'pgd'); by default the strongest one.
  * Runs without an evaluation or without those rows are listed in `skipped`.
  */
-export function runPoints(runs: readonly LoadedRun[], robust?: string): { points: PlanePoint[]; robust: string[]; skipped: string[] } {
+export function runPoints(runs: readonly LoadedRun[], robust?: string, others: readonly OtherResult[] = []): { points: PlanePoint[]; robust: string[]; skipped: string[] } {
   const points: PlanePoint[] = [];
   const used = new Set<string>();
   const skipped: string[] = [];
-  for (const r of runs) {
-    const rows = r.eval?.rows ?? [];
-    const clean = rows.find((row) => row.attack === 'clean');
-    const attacked = rows.filter((row) => row.attack !== 'clean');
+  const entries = [
+    ...runs.map((r) => ({ label: r.name, series: undefined as string | undefined, rows: (r.eval?.rows ?? []).map((row) => ({ attack: row.attack, accuracy: row.accuracy })) })),
+    ...others.map((o) => ({ label: o.label, series: o.kind as string | undefined, rows: Object.entries(o.metrics).map(([attack, accuracy]) => ({ attack, accuracy })) })),
+  ];
+  for (const e of entries) {
+    const clean = e.rows.find((row) => row.attack === 'clean');
+    const attacked = e.rows.filter((row) => row.attack !== 'clean');
     const pick = robust !== undefined
       ? attacked.find((row) => row.attack === robust) ?? attacked.find((row) => row.attack.startsWith(robust))
       : ROBUST_PREFERENCE.map((p) => attacked.find((row) => row.attack.startsWith(p))).find(Boolean) ?? attacked.at(-1);
-    if (!clean || !pick) { skipped.push(r.name); continue; }
+    if (!clean || !pick) { skipped.push(e.label); continue; }
     used.add(pick.attack);
-    points.push({ label: r.name, clean: clean.accuracy, robust: pick.accuracy });
+    points.push({ label: e.label, clean: clean.accuracy, robust: pick.accuracy, ...(e.series && others.length ? { series: e.series } : {}) });
   }
+  // With other jobs in the plane, the training runs are a series of their own.
+  if (others.length) for (const q of points) q.series ??= 'train';
   return { points, robust: [...used], skipped };
 }
+
+/** A result that is not a training run (a sweep's soup or eval job): its final accuracy per row. */
+export interface OtherResult { label: string; kind: string; metrics: Record<string, number> }
 
 /**
  * The spec as a standalone SVG document. vega numbers clip paths and gradients from a process-wide counter;

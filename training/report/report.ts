@@ -7,9 +7,9 @@
 import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { comparisonHtml, runReportHtml, runWarnings, stopText, type Figure } from './html.js';
-import { accuracySpec, lossSpec, planeSpec, renderSvg, runPoints } from './plots.js';
+import { accuracySpec, lossSpec, planeSpec, renderSvg, runPoints, type OtherResult } from './plots.js';
 import { readRun, readRuns, type LoadedRun } from './runs.js';
-import { comparisonTable, configDiffTable, evalCaption, evalTable, textTable } from './table.js';
+import { comparisonTable, configDiffTable, evalCaption, evalTable, otherTable, textTable } from './table.js';
 import type { TopLevelSpec } from 'vega-lite';
 
 export interface ReportResult {
@@ -71,11 +71,12 @@ export async function writeRunReport(runDir: string, opts: { outDir?: string } =
  * Several runs compared in outDir: report.html with the comparison table, the options that differ, the
  * clean-vs-robust plane (final evaluations) and the loss and accuracy plots overlaid.
  */
-export async function compareRuns(runDirs: readonly string[], outDir: string, opts: { robust?: string } = {}): Promise<ReportResult> {
+export async function compareRuns(runDirs: readonly string[], outDir: string, opts: { robust?: string; others?: readonly OtherResult[] } = {}): Promise<ReportResult> {
   const runs = readRuns(runDirs);
+  const others = opts.others ?? [];
   const warnings = runs.flatMap((r) => runWarnings(r).map((w) => `${r.name}: ${w}`));
   const notes: string[] = [];
-  const plane = runPoints(runs, opts.robust);
+  const plane = runPoints(runs, opts.robust, others);
   if (plane.skipped.length) notes.push(`not in the clean-vs-robust plot (no final clean and ${opts.robust ?? 'robust'} row): ${plane.skipped.join(', ')}`);
   if (plane.robust.length > 1) notes.push(`the robust accuracy plotted is not the same attack for every run: ${plane.robust.join(', ')} (robustgpu report --robust NAME picks one)`);
   const figs = await renderAll([
@@ -83,8 +84,9 @@ export async function compareRuns(runDirs: readonly string[], outDir: string, op
     ['loss', 'training loss', lossSpec(runs)],
     ['accuracy', 'accuracy per epoch', accuracySpec(runs)],
   ], notes);
-  const files = writeFigures(outDir, comparisonHtml(runs, figs, notes), figs);
+  const others_ = others.length ? otherTable(others) : null;
+  const files = writeFigures(outDir, comparisonHtml(runs, figs, notes, others_), figs);
   const diff = configDiffTable(runs);
-  const text = [textTable(comparisonTable(runs)), ...(diff.rows.length ? ['', 'options that differ:', textTable(diff)] : [])].join('\n');
+  const text = [textTable(comparisonTable(runs)), ...(others_ ? ['', 'other jobs:', textTable(others_)] : []), ...(diff.rows.length ? ['', 'options that differ:', textTable(diff)] : [])].join('\n');
   return { html: files[0]!.path, files, text, warnings: [...warnings, ...notes], runs };
 }

@@ -5,6 +5,7 @@
  */
 import { table } from '../../cli/table.js';
 import type { LoadedRun, RunConfigFile, RunEval } from './runs.js';
+import type { OtherResult } from './plots.js';
 
 export interface Table {
   header: string[];
@@ -83,6 +84,16 @@ export function comparisonTable(runs: readonly LoadedRun[]): Table {
       r.stops.at(-1)?.reason ?? 'none (running or killed)',
     ]),
     align: ['left', ...attacks.map(() => 'right' as const), 'right', 'left'],
+  };
+}
+
+/** One row per other job (a sweep's soups and evaluations): its final accuracies, attacks as columns. */
+export function otherTable(others: readonly OtherResult[]): Table {
+  const attacks = [...new Set(others.flatMap((o) => Object.keys(o.metrics)))];
+  return {
+    header: ['job', 'kind', ...attacks],
+    rows: others.map((o) => [o.label, o.kind, ...attacks.map((a) => percent(o.metrics[a]))]),
+    align: ['left', 'left', ...attacks.map(() => 'right' as const)],
   };
 }
 

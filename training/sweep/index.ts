@@ -9,4 +9,4 @@ export { SweepQueue, parseQueueUrl, jobIdOf, QUEUE_NAME, QueueUrlError } from '.
 export type { JobData, JobState, JobStatus } from './queue.js';
 export { startWorker } from './worker.js';
 export type { WorkerOptions, SweepWorker } from './worker.js';
-export { writeSweepReport, sweepRunDirs, isSweepDir } from './report.js';
+export { writeSweepReport, sweepParts, isSweepDir } from './report.js';

@@ -14,7 +14,24 @@ import type { SweepJob } from './spec.js';
 import { soupConfig } from '../soups/options.js';
 import { runSoup, type SoupCommand } from '../soups/run.js';
 
-export interface JobProgress { epoch?: number; step?: number; loss?: number; phase: string; fraction?: number }
+export interface JobProgress {
+  epoch?: number; step?: number; loss?: number; phase: string; fraction?: number;
+  /** Seconds the phase still needs at its rate since it began (or since a resume), once it has moved. */
+  etaSeconds?: number;
+}
+
+/** Wraps a progress callback so that every report with a fraction also carries the phase's ETA. */
+export function withEta(onProgress: (p: JobProgress) => void, now: () => number = () => performance.now()): (p: JobProgress) => void {
+  let phase: string | null = null;
+  let t0 = 0;
+  let f0 = 0;
+  return (p) => {
+    const t = now();
+    if (p.phase !== phase) [phase, t0, f0] = [p.phase, t, p.fraction ?? 0];
+    const f = p.fraction;
+    onProgress(f !== undefined && f > f0 && f < 1 && t > t0 ? { ...p, etaSeconds: ((t - t0) / 1000) * ((1 - f) / (f - f0)) } : p);
+  };
+}
 
 export interface JobResult {
   id: string;
@@ -48,9 +65,10 @@ function writeResult(job: SweepJob, r: JobResult): void {
   renameSync(`${f}.tmp`, f);
 }
 
-export async function runJob(job: SweepJob, opts: { device: Device; onProgress?: (p: JobProgress) => void }): Promise<JobResult> {
+export async function runJob(job: SweepJob, o: { device: Device; onProgress?: (p: JobProgress) => void }): Promise<JobResult> {
   const done = finishedResult(job);
   if (done) return done;
+  const opts = { ...o, onProgress: o.onProgress && withEta(o.onProgress) };
   const t0 = performance.now();
   let resumed = false;
   let metrics: Record<string, number>;

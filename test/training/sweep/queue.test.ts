@@ -3,7 +3,7 @@
  * lavapipe (through the built binary, as a user runs them). The queue's results equal the local ones; a
  * worker killed with SIGKILL mid-job leaves the job to the other, which resumes it from its checkpoint and
  * ends with the uninterrupted run's metrics; submitting again enqueues nothing; a job with a bad option fails
- * once, naming the key.
+ * once, naming the key, and retry and cancel put it back and take it away.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -87,6 +87,10 @@ describe('sweeps', () => {
     const rep = spawnSync('node', [bin, 'report', localSweep.dir], { encoding: 'utf8' });
     expect(rep.status, rep.stderr).toBe(0);
     for (const j of localSweep.jobs.filter((x) => x.kind === 'train')) expect(rep.stdout).toContain(j.runDir.split('/').pop());
+    // ... and the soup and eval jobs, each with its accuracies
+    expect(rep.stdout).toContain('other jobs:');
+    expect(rep.stdout).toMatch(/^soup +soup +\d+\.\d\d% +\d+\.\d\d%/m);
+    expect(rep.stdout).toMatch(/^check +eval +\d+\.\d\d%/m);
     expect(existsSync(join(localSweep.dir, 'report.html'))).toBe(true);
     expect(existsSync(join(localSweep.dir, 'plane.svg'))).toBe(true);
   }, 60_000);
@@ -173,6 +177,15 @@ describe('sweeps', () => {
       }, 60);
       expect(j!.attemptsMade).toBe(1);
       expect(j!.failedReason).toMatch(/bad: .*'epochs' expects an integer >= 1, got 0/);
+      // With no worker left: retry puts the failed job back in the queue, cancel removes it again.
+      for (const w of workers) w.kill('SIGKILL');
+      const sweep: Sweep = { ...expandSweep({ name: 'bad', out: tmp(), jobs: [{ id: 'bad', kind: 'train', options: TINY }] }), jobs: [job] };
+      expect(await q.retry(sweep)).toEqual(['bad']);
+      expect((await q.status(sweep))[0]!.state).toBe('waiting');
+      expect(await q.cancel(sweep)).toEqual(['bad']);
+      expect(await q.queue.getJob(jobIdOf(job))).toBeUndefined();
+      expect((await q.status(sweep))[0]!.state).toBe('unknown');
+      expect(await q.retry(sweep), 'nothing failed any more').toEqual([]);
     } finally {
       await q.close();
     }

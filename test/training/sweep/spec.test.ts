@@ -2,6 +2,9 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expandSweep, SweepSpecError } from '../../../training/sweep/spec.js';
+import { withEta, type JobProgress } from '../../../training/sweep/run_job.js';
+import { statusTable } from '../../../cli/sweep.js';
+import type { JobStatus } from '../../../training/sweep/queue.js';
 
 const spec = (jobs: unknown[], extra: Record<string, unknown> = {}) => ({ name: 's', out: '/tmp/sw', jobs, ...extra });
 
@@ -57,5 +60,21 @@ describe('sweep specs', () => {
     bad(spec([{ id: 'a', kind: 'train' }, { id: 's', kind: 'soup', options: { method: 'curve', ingredients: ['@a'] } }]), "spec.json: job 's': curve: expected two ingredient checkpoints, got 1");
     bad(spec([{ id: 'a', kind: 'train', grid: { seed: [0, 1] } }, { id: 's', kind: 'soup', options: { method: 'learned', ingredients: ['@a'], temperature: 0 } }]), /job 's': key 'temperature' expects a number > 0, got 0/);
     expect(() => expandSweep([])).toThrow(SweepSpecError);
+  });
+
+  it("progress carries the phase's ETA (from where the phase began, a resume's fraction included), and the status table shows it", () => {
+    let t = 0;
+    const seen: JobProgress[] = [];
+    const report = withEta((p) => seen.push(p), () => t);
+    report({ phase: 'train', fraction: 0.5 }); // resumed halfway: no rate yet
+    t = 10_000;
+    report({ phase: 'train', fraction: 0.6, loss: 1.5 }); // 10% in 10 s: 40 s left
+    t = 12_000;
+    report({ phase: 'eval pgd-20', fraction: 0 }); // a new phase starts its own clock
+    t = 14_000;
+    report({ phase: 'eval pgd-20', fraction: 0.25 });
+    expect(seen.map((p) => (p.etaSeconds === undefined ? undefined : Number(p.etaSeconds.toFixed(9))))).toEqual([undefined, 40, undefined, 6]);
+    const row: JobStatus = { id: 'fit', state: 'active', progress: { ...seen[1]! }, worker: 'w1', attempts: 1, result: null, failedReason: null };
+    expect(statusTable([row])).toMatch(/^fit +active +60% train loss 1\.500 ETA 40s +w1 +1/m);
   });
 });
