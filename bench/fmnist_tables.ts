@@ -5,8 +5,9 @@
  * Runs that have not finished are left out of the tables and listed as missing.
  *   node dist/bench/fmnist_tables.js [OUT_DIR]      (default runs/bench)
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { planeSpec, renderSvg, type PlanePoint } from '../training/report/plots.js';
 
 interface Row { attack: string; accuracy: number; seconds: number; settings: Record<string, unknown> }
 interface Report { n: number; rows: Row[]; warnings: string[]; checks?: { name: string; ok: boolean; detail: string }[] }
@@ -36,6 +37,14 @@ const times = wallTimes();
 const wall = (name: string) => {
   const s = times.get(name);
   return s === undefined ? '-' : s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+};
+
+/** A checkpoint path as RUN (its last checkpoint) or RUN FILE (an epoch snapshot). */
+const short = (path: string) => {
+  const parts = path.split('/');
+  const file = (parts.at(-1) ?? path).replace(/\.safetensors$/, '');
+  const run = parts.at(-3) ?? path;
+  return file === 'last' ? run : `${run} ${file}`;
 };
 
 const row = (r: Report | null, prefix: string) => r?.rows.find((x) => x.attack.startsWith(prefix));
@@ -111,7 +120,39 @@ function wtradesTables(deltas: number[]): string {
 }
 
 interface SoupEntry { label: string; heldOut: { clean: number; robust: number }; test: { attack: string; accuracy: number }[] }
-interface SoupJson { method: string; ingredients: SoupEntry[]; soup: (SoupEntry & { wallMs: number; coefficients: unknown; bnText: string; details: Record<string, unknown> }) | null; wallMs: number; connectivity: { curves: { labels: string[]; barrier?: number }[] } }
+interface SoupJson {
+  method: string; ingredients: SoupEntry[]; wallMs: number;
+  soup: (SoupEntry & { wallMs: number; coefficients: unknown; bnText: string; details: Record<string, unknown> }) | null;
+  connectivity: { curves: { labels: string[]; points: { t: number; metrics: { clean: number; robust: number } }[] }[] };
+}
+
+/**
+ * The held-out plane of the soup experiment in OUT_DIR/soups_plane.svg: the interpolation curve (soup-curve),
+ * the ingredients and every soup, each at the held-out metrics its selection saw.
+ */
+async function soupPlane(): Promise<string | null> {
+  const curve = readJson<SoupJson>(join(out, 'soup-curve', 'soup.json'));
+  const points: PlanePoint[] = [];
+  let ingredients = false;
+  for (const s of ['uniform', 'greedy', 'grid', 'learned-model', 'learned-layer']) {
+    const j = readJson<SoupJson>(join(out, `soup-${s}`, 'soup.json'));
+    if (!j?.soup) continue;
+    if (!ingredients) {
+      ingredients = true;
+      for (const e of j.ingredients) points.push({ label: short(e.label), clean: e.heldOut.clean, robust: e.heldOut.robust, series: 'ingredient' });
+    }
+    points.push({ label: s, clean: j.soup.heldOut.clean, robust: j.soup.heldOut.robust, series: 'soup' });
+  }
+  if (!curve && !points.length) return null;
+  const c = curve?.connectivity.curves[0];
+  const spec = planeSpec({
+    points, title: 'soups on the held-out split (500 images, PGD-10)',
+    curves: c ? [{ name: `interpolation ${c.labels.map(short).join(' to ')}`, points: c.points.map((q) => q.metrics) }] : [],
+  });
+  const path = join(out, 'soups_plane.svg');
+  writeFileSync(path, await renderSvg(spec, 'soups'));
+  return path;
+}
 
 function soupTables(): string {
   const soups = ['curve', 'grid', 'uniform', 'greedy', 'learned-model', 'learned-layer'];
@@ -126,7 +167,7 @@ function soupTables(): string {
     const coef = Array.isArray(j.soup.coefficients) && !Array.isArray(j.soup.coefficients[0]) ? (j.soup.coefficients as number[]).map((c) => c.toFixed(2)).join(', ') : 'per layer';
     rows.push([s, coef, pct(j.soup.heldOut.clean), pct(j.soup.heldOut.robust), pct(test(j.soup, 'clean')), pct(test(j.soup, 'pgd')), `${wall(`soup-${s}`)} (method ${(j.soup.wallMs / 1000).toFixed(0)} s)`]);
   }
-  const ing = (ingredients ?? []).map((e) => [e.label, '-', pct(e.heldOut.clean), pct(e.heldOut.robust), pct(test(e, 'clean')), pct(test(e, 'pgd')), '-']);
+  const ing = (ingredients ?? []).map((e) => [short(e.label), '-', pct(e.heldOut.clean), pct(e.heldOut.robust), pct(test(e, 'clean')), pct(test(e, 'pgd')), '-']);
   return table(['model', 'coefficients', 'held-out clean', 'held-out PGD-10', 'test clean', 'test PGD-20', 'wall'], [...ing, ...rows]);
 }
 
@@ -152,6 +193,8 @@ console.log('\n### W-TRADES against the control\n');
 console.log(wtradesTables([0.05, 0.1]));
 console.log('\n### Soups\n');
 console.log(soupTables());
+const plane = await soupPlane();
+if (plane) console.log(`\n(plot: ${plane})`);
 console.log('\n### AutoAttack\n');
 console.log(aaTable());
 if (missing.length) console.log(`\nnot finished: ${missing.join(', ')}`);
