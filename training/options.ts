@@ -26,7 +26,8 @@ type ValueOf<O> = O extends IntOpt | NumberOpt ? number : O extends ChoiceOpt<in
 /** Options with a default are always set; the others may be undefined. */
 export type Values<S extends Options> = { [K in keyof S]: S[K] extends { default: unknown } ? ValueOf<S[K]> : ValueOf<S[K]> | undefined };
 /** Where a value came from; 'init': read from the --init checkpoint (its architecture and activation). */
-export type Source = 'default' | 'config' | 'flag' | 'init';
+export const SOURCES = ['default', 'config', 'flag', 'init'] as const;
+export type Source = (typeof SOURCES)[number];
 
 /** A bad option value (the CLI reports it as a usage error). */
 export class OptionError extends Error {}

@@ -13,6 +13,7 @@ import { train, trainConfig, withInitModel } from '../../training/run.js';
 import { buildModel } from '../../nn/models/index.js';
 import { saveCheckpoint } from '../../nn/checkpoint.js';
 import { readSafetensors } from '../../nn/safetensors.js';
+import { writeRunReport } from '../../training/report/report.js';
 import type { TrainConfig } from '../../training/run_config.js';
 
 const dev = useDevice();
@@ -63,6 +64,8 @@ describe('train', () => {
     // The model is the checkpoint's, and config.json says so.
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { resolved: TrainConfig; sources: Record<string, string> };
     expect([cfg.resolved.model, cfg.resolved.activation, cfg.sources.activation]).toEqual(['convnet', 'silu', 'init']);
+    // ... which the report reads back
+    expect((await writeRunReport(dir)).text).toContain('distributional delta 0.1');
   });
 
   it('with --init, a model or activation given otherwise than the checkpoint\'s is refused, naming both', async () => {

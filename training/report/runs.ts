@@ -6,7 +6,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve, sep } from 'node:path';
-import type { Source } from '../options.js';
+import { SOURCES, type Source } from '../options.js';
 
 export class RunDirError extends Error {}
 
@@ -46,7 +46,6 @@ export interface LoadedRun {
 }
 
 type Obj = Record<string, unknown>;
-const SOURCES: readonly Source[] = ['default', 'config', 'flag'];
 
 const show = (v: unknown): string => (v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v));
 
