@@ -82,7 +82,7 @@ describe('readRun', () => {
     const dir = writeRun(tempDir());
     const cfg = join(dir, 'config.json');
     writeFileSync(cfg, '{"resolved": {"eps": 0.1},\n "sources": {"eps": "cli"}}');
-    expect(() => readRun(dir)).toThrow(`${cfg}: sources.eps: expected one of default, config, flag, got "cli"`);
+    expect(() => readRun(dir)).toThrow(`${cfg}: sources.eps: expected one of default, config, flag, init, got "cli"`);
     writeFileSync(cfg, '{"command": "train"}');
     expect(() => readRun(dir)).toThrow(`${cfg}: resolved: expected an object, got nothing`);
     writeFileSync(cfg, '{"resolved": {}');
