@@ -160,4 +160,4 @@ for (const c of cases) {
 console.log(`\n| data, batch ${B} | loader alone: images/s | step, fixed batch: ms | step, loader with prefetch: ms | step, loader without prefetch: ms | augmentation GPU ms per step |`);
 console.log('|---|---|---|---|---|---|');
 for (const r of rows) console.log(r);
-device.destroy();
+await device.close();

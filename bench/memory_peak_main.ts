@@ -59,7 +59,7 @@ async function main(argv: string[]): Promise<number> {
     }
     return 0;
   } finally {
-    device.destroy();
+    await device.close();
   }
 }
 

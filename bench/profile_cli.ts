@@ -75,7 +75,7 @@ export async function profileCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }
 

@@ -130,7 +130,7 @@ export async function runBench(opts: BenchOptions = {}): Promise<BenchReport> {
     await peakProbe(ctx, 'end');
   } finally {
     if (opts.kernel) for (const op of KERNEL_OPS) setKernelChoice(op, null);
-    device.destroy();
+    await device.close();
   }
   if (reference) {
     const { engine, device: card, date, precision, timing } = reference;

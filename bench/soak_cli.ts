@@ -43,6 +43,6 @@ export async function soakCommand(argv: string[]): Promise<number> {
     console.log(v.json ? JSON.stringify({ adapter: device.info.description || device.info.device, date: new Date().toISOString(), ...r }, null, 1) : formatSoak(r));
     return r.failures.length ? 1 : 0;
   } finally {
-    device.destroy();
+    await device.close();
   }
 }

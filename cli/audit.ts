@@ -79,6 +79,6 @@ export async function auditCommand(argv: string[]): Promise<number> {
     console.log(v.json ? JSON.stringify(rows, null, 2) : formatAudit(rows));
     return rows.every((r) => r.pass) ? 0 : 1;
   } finally {
-    device.destroy();
+    await device.close();
   }
 }

@@ -68,7 +68,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }
 

@@ -48,7 +48,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   try {
     console.log(p.values.json ? JSON.stringify({ ...d.info, tuneCache: d.chooser.state() }, null, 2) : formatInfo(d));
   } finally {
-    d.destroy();
+    await d.close();
   }
   return 0;
 }

@@ -45,6 +45,6 @@ export async function modelCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }

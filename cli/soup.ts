@@ -83,6 +83,6 @@ export async function soupCommand(argv: string[]): Promise<number> {
     throw e;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }

@@ -117,7 +117,7 @@ export async function sweepCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }
 

@@ -95,6 +95,6 @@ export async function runTraining(schema: Schema<ReturnType<typeof runOptions<ty
     return 0;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }

@@ -95,6 +95,6 @@ export async function tuneCommand(argv: string[]): Promise<number> {
     return 0;
   } finally {
     setDefaultDevice(null);
-    device.destroy();
+    await device.close();
   }
 }

@@ -546,7 +546,21 @@ export class Device {
     };
   }
 
-  /** Destroys the device; afterwards every use throws. Lets the process exit (Dawn keeps it alive otherwise). */
+  /**
+   * Waits for the GPU to finish what was submitted, then destroys the device: what a program or a test file
+   * calls at its end. Destroying a device with work still running on lavapipe's threads crashed the process
+   * now and then as it exited (a test worker died after its file had passed). Errors of that last work are
+   * not thrown here: the results they concern were never read.
+   */
+  async close(): Promise<void> {
+    if (!this.lost) {
+      this.recorder.flush();
+      await this.gpu.queue.onSubmittedWorkDone().catch(() => undefined);
+    }
+    this.destroy();
+  }
+
+  /** Destroys the device now; afterwards every use throws. Lets the process exit (Dawn keeps it alive otherwise). */
   destroy(): void {
     // Recorded but unsubmitted work is submitted first: an open command encoder outliving its device
     // crashed the process at exit now and then (Dawn, lavapipe).

@@ -10,9 +10,9 @@ export function useDevice(): () => Device {
     dev = await Device.create();
     setDefaultDevice(dev);
   });
-  afterAll(() => {
+  afterAll(async () => {
     setDefaultDevice(null);
-    dev?.destroy();
+    await dev?.close();
     dev = null;
   });
   return () => dev!;

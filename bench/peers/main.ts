@@ -38,5 +38,5 @@ try {
     console.log(formatPeerRows(rows));
   }
 } finally {
-  device.destroy();
+  await device.close();
 }

@@ -25,7 +25,7 @@ beforeAll(async () => {
   await saveCheckpoint(ckpt, model, { meta: { architecture: 'smallcnn', inChannels: 3, numClasses: 10, dataset: 'synthetic' } });
   model.dispose();
   setDefaultDevice(null);
-  device.destroy();
+  await device.close();
 });
 afterAll(() => setDefaultDevice(null));
 

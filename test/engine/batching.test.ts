@@ -64,7 +64,7 @@ describe('batching', () => {
       expect(d.stats().submissions - s0.submissions).toBeGreaterThanOrEqual(Math.ceil(20 / 8));
       expectClose(got, chainRef([1, -2, 3], [0.5, 0.5, -4], 20), 1e-6, 1e-6);
     } finally {
-      d.destroy();
+      await d.close();
     }
   });
 

@@ -14,7 +14,7 @@ import * as o from '../../engine/ops/index.js';
 
 const dev = useDevice();
 const devices: Device[] = [];
-afterAll(() => { for (const d of devices) d.destroy(); });
+afterAll(async () => { for (const d of devices) await d.close(); });
 
 describe('bind groups', () => {
   it('are reused for the same kernel and buffers, with each dispatch still reading its own parameters', async () => {

@@ -20,7 +20,7 @@ const dev = useDevice();
 const MIB = 2 ** 20;
 
 const devices: Device[] = [];
-afterAll(() => { for (const d of devices) d.destroy(); });
+afterAll(async () => { for (const d of devices) await d.close(); });
 async function deviceWithBudget(bytes: number): Promise<Device> {
   const d = await Device.create({ memoryBudgetBytes: bytes });
   devices.push(d);

@@ -30,7 +30,7 @@ async function stepPeak(recordOnly: boolean) {
     model.dispose();
     return { inUse: device.pool.peakInUseBytes, dispatches: s.dispatches - s0.dispatches, submissions: s.submissions - s0.submissions, value, weights };
   } finally {
-    device.destroy();
+    await device.close();
   }
 }
 

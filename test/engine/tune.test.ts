@@ -59,7 +59,7 @@ describe('tuner', () => {
       expectClose(await o.matmul(a, b).read(), await want.read(), 1e-5, 1e-5, 'matmul after tuning');
       for (const t of [a, b, want]) t.dispose();
     } finally {
-      d.destroy();
+      await d.close();
     }
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: object; entries: Record<string, TuneEntry> };
     const d2 = await Device.create({ tuneCache: file });
@@ -67,7 +67,7 @@ describe('tuner', () => {
       expect(d2.chooser.entry('matmul', gemmClass(SHAPE))).toEqual(saved.entries[`matmul ${gemmClass(SHAPE)}`]);
       expect(d2.chooser.state()).toMatchObject({ path: file, entries: 1, stale: null, fileExists: true });
     } finally {
-      d2.destroy();
+      await d2.close();
     }
     // An entry drives the selection, on a software adapter too (it was measured there).
     writeCache(file, saved.key, { [`matmul ${gemmClass(SHAPE)}`]: TILED_ENTRY(SHAPE) });
@@ -77,7 +77,7 @@ describe('tuner', () => {
       // Another class, without an entry: today's kernel on a software adapter.
       if (d3.info.fallback) expect(matmulPlan(d3, { ...SHAPE, M: 400 }).variant).toBe('blocked');
     } finally {
-      d3.destroy();
+      await d3.close();
     }
   });
 
@@ -184,7 +184,7 @@ describe('speed toggles', () => {
       expect(await invalid(d.gpu)).toBeNull();
       expect(await invalid(dev().gpu)).not.toBeNull();
     } finally {
-      d.destroy();
+      await d.close();
     }
     expect(dev().info.toggles).toEqual([]);
   });
