@@ -18,6 +18,7 @@ import { ref, type RefTensor } from './ref/tensor.js';
 import { CpuRandom } from './ref/random.js';
 import { sizeOf, type Shape } from './shape.js';
 import type { Device } from './device.js';
+import { withPrecision, type Precision } from './precision.js';
 import type { Tensor } from './tensor.js';
 
 export const FD_TOLERANCE: Tolerance = { atol: 1e-5, rtol: 1e-3 };
@@ -116,8 +117,9 @@ function cotangentSets(def: OpDef<unknown>, outs: RefTensor[], rng: CpuRandom): 
   return sets;
 }
 
-async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promise<AuditRow> {
-  const tol = { ...DEFAULT_TOLERANCE, ...def.tolerance };
+async function auditOp(device: Device, def: OpDef<unknown>, seed: number, precision: Precision = 'float32'): Promise<AuditRow> {
+  const half = precision === 'f16-mixed';
+  const tol = half ? def.mixedPrecision!.tolerance : { ...DEFAULT_TOLERANCE, ...def.tolerance };
   const checks: AuditCheck[] = [];
   const failures: string[] = [];
   const rng = new CpuRandom(seed ^ hash(def.name));
@@ -133,7 +135,7 @@ async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promi
       const sets = diff.some(Boolean) ? cotangentSets(def, want, rng) : [{ label: '', gouts: [] }];
       for (const [si, set] of sets.entries()) {
         const wantGrads = diff.some(Boolean) ? referenceBackward(def, inputs, c.attrs, want, set.gouts) : [];
-        const { outs, grads } = await runOnGpu(device, def, inputs, c.attrs, diff, set.gouts);
+        const { outs, grads } = await runOnGpu(device, def, inputs, c.attrs, diff, set.gouts, precision);
         if (si === 0) {
           outs.forEach((out, k) => checks.push({ case: names.length > 1 ? `${c.name} output '${names[k]}'` : c.name, check: 'forward', cmp: compare(out, want[k]!.data, tol) }));
         }
@@ -141,7 +143,7 @@ async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promi
         diff.forEach((d, i) => {
           if (!d || !wantGrads[i]) return;
           checks.push({ case: label, check: 'gradient', input: i, cmp: compare(grads[i]!, wantGrads[i]!.data, tol) });
-          if (!def.surrogateGradient && !c.skipFiniteDiff) checks.push({ case: label, check: 'finite-diff', input: i, cmp: finiteDifferences(def, inputs, c.attrs, set.gouts, i, wantGrads[i]!, rng) });
+          if (!half && !def.surrogateGradient && !c.skipFiniteDiff) checks.push({ case: label, check: 'finite-diff', input: i, cmp: finiteDifferences(def, inputs, c.attrs, set.gouts, i, wantGrads[i]!, rng) });
         });
       }
     } catch (e) {
@@ -155,19 +157,20 @@ async function auditOp(device: Device, def: OpDef<unknown>, seed: number): Promi
   }
   const of = (k: AuditCheck['check']) => checks.filter((c) => c.check === k).map((c) => c.cmp);
   return {
-    op: def.name, cases: def.audit.length,
+    op: half ? `${def.name} (f16-mixed)` : def.name, cases: def.audit.length,
     forward: summary(of('forward')) ?? { maxAbs: NaN, maxRel: NaN },
     gradient: summary(of('gradient')), finiteDiff: summary(of('finite-diff')),
     tolerance: tol, pass: failures.length === 0 && def.audit.length > 0, failures,
-    notes: [
+    notes: half ? ['f16 operands, f32 accumulation; finite differences are checked in the float32 row'] : [
       ...(def.surrogateGradient ? ['finite differences skipped: the backward is a surrogate gradient by design, not the derivative'] : []),
       ...def.audit.filter((c) => c.skipFiniteDiff).map((c) => `${c.name}: finite differences skipped: ${c.skipFiniteDiff}`),
     ],
   };
 }
 
-async function runOnGpu(device: Device, def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, diff: boolean[], gouts: (RefTensor | null)[]): Promise<{ outs: ArrayLike<number>[]; grads: (ArrayLike<number> | null)[] }> {
-  const made = scope(() => {
+async function runOnGpu(device: Device, def: OpDef<unknown>, inputs: RefTensor[], attrs: unknown, diff: boolean[], gouts: (RefTensor | null)[],
+  precision: Precision): Promise<{ outs: ArrayLike<number>[]; grads: (ArrayLike<number> | null)[] }> {
+  const made = withPrecision(precision, () => scope(() => {
     const xs = inputs.map((x, i) => tensor(x.data, x.shape, { device, dtype: def.int32Inputs?.includes(i) ? 'int32' : 'float32' }));
     const targets = xs.filter((_, i) => diff[i]);
     if (!targets.length) return { ys: noGrad(() => applyOpList(def, xs, attrs)), grads: [] as Tensor[] };
@@ -183,7 +186,7 @@ async function runOnGpu(device: Device, def: OpDef<unknown>, inputs: RefTensor[]
     } finally {
       targets.forEach((t, i) => { t.requiresGrad = restore[i]!; });
     }
-  });
+  }), device);
   try {
     const outs: ArrayLike<number>[] = [];
     for (const y of made.ys) outs.push(await y.read());
@@ -210,6 +213,9 @@ export async function runAudit(device: Device, opts: AuditOptions = {}): Promise
     return d;
   }) : registeredOps();
   const rows: AuditRow[] = [];
-  for (const def of defs) rows.push(await auditOp(device, def, opts.seed ?? 0));
+  for (const def of defs) {
+    rows.push(await auditOp(device, def, opts.seed ?? 0));
+    if (def.mixedPrecision && device.hasF16) rows.push(await auditOp(device, def, opts.seed ?? 0, 'f16-mixed'));
+  }
   return rows;
 }

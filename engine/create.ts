@@ -1,6 +1,7 @@
 /** Creation functions: tensors from data, constants, and uninitialised outputs for op forwards. */
 import { getDefaultDevice, type Device } from './device.js';
-import { assertDType, toTypedArray, type DType } from './dtype.js';
+import { assertDType, storageBytes, toTypedArray, type DType } from './dtype.js';
+import { halfBits } from './half.js';
 import { checkShape, fmt, sizeOf, type Shape } from './shape.js';
 import { Storage, Tensor } from './tensor.js';
 import { runFill } from '../kernels/copy.js';
@@ -14,7 +15,7 @@ export interface CreateOptions { device?: Device; dtype?: DType }
  * message names the op running (else `op`, the creation function) and the shape.
  */
 export function empty(device: Device, shape: Shape, dtype: DType = 'float32', op?: string): Tensor {
-  const bytes = sizeOf(shape) * 4;
+  const bytes = storageBytes(dtype, sizeOf(shape));
   device.checkTensor(bytes, shape, dtype, currentOp() ?? op ?? 'empty');
   return new Tensor(new Storage(device, device.acquire(Math.max(4, bytes)), bytes), [...shape], dtype);
 }
@@ -60,9 +61,10 @@ export function tensor(data: Nested | ArrayLike<number>, shape?: Shape, opts: Cr
   return t;
 }
 
-/** The 32-bit pattern of `value` in `dtype`. */
+/** The 32-bit pattern of `value` in `dtype` (float16: the value in both halves). */
 function word(value: number, dtype: DType): number {
   const v = new DataView(new ArrayBuffer(4));
+  if (dtype === 'float16') return (halfBits(value) * 0x10001) >>> 0;
   if (dtype === 'float32') v.setFloat32(0, value, true);
   else if (dtype === 'int32') v.setInt32(0, value, true);
   else v.setUint32(0, value, true);
@@ -75,7 +77,7 @@ export function full(shape: Shape, value: number, opts: CreateOptions = {}): Ten
   const dtype = opts.dtype ?? 'float32';
   assertDType(dtype, 'full: dtype');
   const t = empty(device, shape, dtype, 'full');
-  runFill(device, t.storage.binding(), t.size, word(value, dtype));
+  runFill(device, t.storage.binding(), t.storage.bytes / 4, word(value, dtype));
   return t;
 }
 

@@ -271,6 +271,9 @@ export class Device {
     const key = kernel.variantKey(overrides);
     let v = byKey.get(key);
     if (!v) {
+      if (kernel.needsF16 && !this.hasF16) {
+        throw new Error(`kernel '${kernel.name}' reads float16 operands (mixed precision), which needs the feature 'shader-f16'; the adapter ${this.info.description || this.info.device} does not offer it`);
+      }
       // The kernel's id tells its range_errors reports apart; one value per kernel, so no extra variants.
       if (kernel.rangeChecked) overrides = { ...overrides, RANGE_KERNEL_ID: kernel.id };
       const layout = this.layoutFor(kernel);
@@ -352,7 +355,7 @@ export class Device {
 
   /** Compiles every kernel's shader module and waits for the results (WGSL errors name the kernel). */
   async validateKernels(kernels: Kernel[] = loadedKernels()): Promise<void> {
-    for (const k of kernels) this.variant(k, {});
+    for (const k of kernels) if (this.hasF16 || !k.needsF16) this.variant(k, {});
     await this.sync();
   }
 
@@ -558,6 +561,11 @@ export class Device {
       await this.gpu.queue.onSubmittedWorkDone().catch(() => undefined);
     }
     this.destroy();
+  }
+
+  /** The device has 'shader-f16': float16 operands and mixed precision (engine/precision.ts) are available. */
+  get hasF16(): boolean {
+    return this.gpu.features.has('shader-f16');
   }
 
   /** Destroys the device now; afterwards every use throws. Lets the process exit (Dawn keeps it alive otherwise). */

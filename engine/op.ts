@@ -69,8 +69,10 @@ interface OpDefCommon<A> {
   composite?: boolean;
   /** Inputs that never get a gradient (masks, labels). */
   nondiff?: number[];
-  /** Movement ops copy 32-bit words and take every dtype; all other ops take float32 only. */
+  /** Movement ops copy 32-bit words and take every 4-byte dtype; all other ops take float32 only. */
   anyDType?: boolean;
+  /** Also takes float16 (two elements to a word): views (reshape) and the casts of mixed precision. */
+  halfInputs?: boolean;
   /** Inputs that must be int32 (class labels); the audit uploads them as int32. List them in nondiff too. */
   int32Inputs?: number[];
   /**
@@ -81,6 +83,11 @@ interface OpDefCommon<A> {
   audit: AuditCase<A>[];
   /** Forward/gradient tolerance vs the float64 reference: |got-ref| <= atol*max(1,max|ref|) + rtol*|ref|. */
   tolerance?: { atol?: number; rtol?: number };
+  /**
+   * The op reads f16 operands under withPrecision('f16-mixed') (engine/precision.ts): the audit checks it a
+   * second time at that precision against the same float64 reference, with this tolerance.
+   */
+  mixedPrecision?: { tolerance: { atol: number; rtol: number } };
 }
 
 export interface SingleOpDef<A> extends OpDefCommon<A> {
@@ -161,7 +168,10 @@ function checkInputs<A>(def: OpDef<A>, inputs: Tensor[]): void {
     t.assertLive(`${def.name} (input ${i})`);
     const int = def.int32Inputs?.includes(i) ?? false;
     if (int && t.dtype !== 'int32') throw new TypeError(`${def.name}: input ${i} must be int32 (class labels), got ${t.dtype} (tensor #${t.id})`);
-    if (!int && !def.anyDType && t.dtype !== 'float32') throw new TypeError(`${def.name}: input ${i} must be float32, got ${t.dtype} (tensor #${t.id})`);
+    if (t.dtype === 'float16' && !def.halfInputs) {
+      throw new TypeError(`${def.name}: input ${i} is float16 (tensor #${t.id}), which only the casts and the kernels of mixed precision read; cast it to float32 first (toFloat32)`);
+    }
+    if (!int && !def.anyDType && !def.halfInputs && t.dtype !== 'float32') throw new TypeError(`${def.name}: input ${i} must be float32, got ${t.dtype} (tensor #${t.id})`);
     if (t.device !== inputs[0]!.device) throw new Error(`${def.name}: inputs are on different devices`);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { InvalidTensorError, type Device } from './device.js';
 import { ownerOf, setOwner } from './buffer_owner.js';
-import { typedArrayFor, type DType, type TypedArray } from './dtype.js';
+import { storageBytes, typedArrayFor, type DType, type TypedArray } from './dtype.js';
 import { fmt, sizeOf, type Shape } from './shape.js';
 import { track } from './scope.js';
 import type { Node } from './tape.js';
@@ -119,11 +119,11 @@ export class Tensor {
   async read(): Promise<TypedArray> {
     this.assertLive('read');
     this.assertValid();
-    const bytes = this.size * 4;
-    if (bytes === 0) return typedArrayFor(this.dtype, new ArrayBuffer(0));
+    const bytes = storageBytes(this.dtype, this.size);
+    if (bytes === 0) return typedArrayFor(this.dtype, new ArrayBuffer(0), 0);
     const data = await this.device.readBuffer(this.storage.buffer, bytes);
     this.assertValid();
-    return typedArrayFor(this.dtype, data);
+    return typedArrayFor(this.dtype, data, this.size);
   }
 
   private assertValid(): void {

@@ -17,15 +17,23 @@ import {
   type KernelChoice, type KernelOp, type Tile,
 } from './choice.js';
 
-const fwd = Kernel.fromFile('conv2d_fwd', 'conv2d_fwd.wgsl');
-const dx = Kernel.fromFile('conv2d_dx', 'conv2d_dx.wgsl');
-const dxStrip = Kernel.fromFile('conv2d_dx_strip', 'conv2d_dx_strip.wgsl');
-const dw = Kernel.fromFile('conv2d_dw', 'conv2d_dw.wgsl');
-const dwTaps = Kernel.fromFile('conv2d_dw_taps', 'conv2d_dw_taps.wgsl');
+/** The pass kernels; the f16 set reads float16 x, w and gy (mixed precision) and writes f32 like the other. */
+function passKernels(half: boolean) {
+  const f = (name: string, inputs: string[]) => Kernel.fromFile(half ? `${name}_f16` : name, `${name}.wgsl`, half ? { halfInputs: inputs } : {});
+  return {
+    fwd: f('conv2d_fwd', ['x', 'w']),
+    dx: f('conv2d_dx', ['gy', 'w']),
+    dxStrip: f('conv2d_dx_strip', ['gy', 'w']),
+    dw: f('conv2d_dw', ['x', 'gy']),
+    dwTaps: f('conv2d_dw_taps', ['x', 'gy']),
+    fwdTiled: f('conv2d_fwd_tiled', ['x', 'w', 'w4']),
+    dxTiled: f('conv2d_dx_tiled', ['gy', 'w']),
+    dwTiled: f('conv2d_dw_tiled', ['x', 'gy', 'gy4']),
+  };
+}
+const KERNELS = { f32: passKernels(false), f16: passKernels(true) };
+const kernelsOf = (g: ConvGeometry) => KERNELS[g.half ? 'f16' : 'f32'];
 const dwReduce = Kernel.fromFile('conv2d_dw_reduce', 'conv2d_dw_reduce.wgsl');
-const fwdTiled = Kernel.fromFile('conv2d_fwd_tiled', 'conv2d_fwd_tiled.wgsl');
-const dxTiled = Kernel.fromFile('conv2d_dx_tiled', 'conv2d_dx_tiled.wgsl');
-const dwTiled = Kernel.fromFile('conv2d_dw_tiled', 'conv2d_dw_tiled.wgsl');
 
 const THREADS = 8;
 const MAX_GROUPS = 65535;
@@ -36,6 +44,8 @@ export interface ConvGeometry {
   O: number; OH: number; OW: number; KH: number; KW: number;
   sh: number; sw: number; ph: number; pw: number; dh: number; dw: number;
   groups: number;
+  /** x, w and gy are float16 storage (mixed precision); outputs, bias and partial sums stay f32. */
+  half?: boolean;
 }
 
 export type ConvActivation = 'none' | 'relu';
@@ -134,14 +144,14 @@ export function runConv2dForward(d: Dispatcher, x: GPUBufferBinding, w: GPUBuffe
   const pl = plan ?? conv2dForwardPlan(d, g, epilogue);
   if (pl.kernel === 'matmul') {
     if (epilogue || !isPointwise(g) || g.N > MAX_GROUPS) throw new RangeError('conv2d: the plain-GEMM plan needs a pointwise convolution without bias or activation, and at most 65535 images');
-    runMatmul(d, w, x, y, { M: g.O, N: g.H * g.W, K: g.C, batch: g.N, aStride: 0, bStride: g.C * g.H * g.W, transA: false, transB: false });
+    runMatmul(d, w, x, y, { M: g.O, N: g.H * g.W, K: g.C, batch: g.N, aStride: 0, bStride: g.C * g.H * g.W, transA: false, transB: false, half: g.half });
     return;
   }
   const p = shapeParams(g);
   if (pl.kernel === 'tiled') {
     const t = checkTile(d, 'conv2d_fwd', g, pl.tile);
     const K = p.Cg * g.KH * g.KW;
-    d.run(fwdTiled, {
+    d.run(kernelsOf(g).fwdTiled, {
       buffers: { x, w, bias: bias ?? w, y, w4: vec4View(w) },
       params: p,
       overrides: { HAS_BIAS: bias !== null, ACT: ACT[act], VEC_A: K % 4 === 0 && vec4Aligned(w), TM: t.tm, TN4: t.tn4, BK: t.bk },
@@ -152,7 +162,7 @@ export function runConv2dForward(d: Dispatcher, x: GPUBufferBinding, w: GPUBuffe
   const cols = g.N * g.OH * g.OW;
   const b = pl.block;
   checkBlock('conv2d', b);
-  d.run(fwd, {
+  d.run(kernelsOf(g).fwd, {
     buffers: { x, w, bias: bias ?? w, y },
     params: { ...p, zgroups: g.groups },
     overrides: { HAS_BIAS: bias !== null, ACT: ACT[act], ROWS: b.rows, COLS4: b.cols4 },
@@ -197,14 +207,14 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
   if (pl.kernel === 'matmul') {
     if (!isPointwise(g) || g.N > MAX_GROUPS) throw new RangeError('conv2d input gradient: the plain-GEMM plan needs a pointwise convolution and at most 65535 images');
     // dx[n][C, HW] = w^T [C, O] @ gy[n][O, HW]
-    runMatmul(d, w, gy, out, { M: g.C, N: g.H * g.W, K: g.O, batch: g.N, aStride: 0, bStride: g.O * g.H * g.W, transA: true, transB: false });
+    runMatmul(d, w, gy, out, { M: g.C, N: g.H * g.W, K: g.O, batch: g.N, aStride: 0, bStride: g.O * g.H * g.W, transA: true, transB: false, half: g.half });
     return;
   }
   const p = shapeParams(g);
   if (pl.kernel === 'strip') {
     if (!usesStripInputGrad(g)) throw new RangeError(`conv2d input gradient: the strip kernel needs stride 1, dilation 1, at most 4 channels per group and kernels at most 7 wide`);
     const threads = g.groups * g.N * g.H * Math.ceil(g.W / STRIP);
-    d.run(dxStrip, {
+    d.run(kernelsOf(g).dxStrip, {
       buffers: { gy, w, dx: out },
       params: { N: g.N, C: g.C, H: g.H, W: g.W, O: g.O, OH: g.OH, OW: g.OW, ph: g.ph, pw: g.pw, Og: p.Og, groups: g.groups },
       overrides: { ROWS: p.Cg, KH: g.KH, KW: g.KW },
@@ -214,7 +224,7 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
   }
   if (pl.kernel === 'tiled') {
     const t = checkTile(d, 'conv2d_dx', g, pl.tile);
-    d.run(dxTiled, { buffers: { gy, w, dx: out }, params: p, overrides: { TM: t.tm, TN4: t.tn4, BK: t.bk }, workgroups: tiledGrid('conv2d_dx', g, t) });
+    d.run(kernelsOf(g).dxTiled, { buffers: { gy, w, dx: out }, params: p, overrides: { TM: t.tm, TN4: t.tn4, BK: t.bk }, workgroups: tiledGrid('conv2d_dx', g, t) });
     return;
   }
   const phases = g.sh * g.sw;
@@ -224,7 +234,7 @@ export function runConv2dInputGrad(d: Dispatcher, gy: GPUBufferBinding, w: GPUBu
   checkBlock('conv2d input gradient', b);
   // Phases are interleaved along x: lavapipe hands each thread a contiguous range of workgroups, and the
   // phases' work differs (with a strided 1x1 conv, all of it is in one phase).
-  d.run(dx, {
+  d.run(kernelsOf(g).dx, {
     buffers: { gy, w, dx: out },
     params: { ...p, zgroups: g.groups },
     overrides: { ROWS: b.rows, COLS4: b.cols4 },
@@ -355,7 +365,7 @@ export function runConv2dWeightGrad(d: Dispatcher, x: GPUBufferBinding, gy: GPUB
     if (!plan.tile) throw new Error("conv2d weight gradient: a 'tiled' plan needs its tile");
     const t = checkTile(d, 'conv2d_dw', g, plan.tile, plan.chunks);
     const OP = g.OH * g.OW;
-    d.run(dwTiled, {
+    d.run(kernelsOf(g).dwTiled, {
       buffers: { x, gy, part: target, gy4: vec4View(gy) },
       params: { ...p, chunks: plan.chunks, rows_per: plan.rowsPer },
       overrides: { VEC_A: OP % 4 === 0 && (plan.chunks === 1 || (plan.rowsPer * g.OW) % 4 === 0) && vec4Aligned(gy), TM: t.tm, TN4: t.tn4, BK: t.bk },
@@ -363,7 +373,7 @@ export function runConv2dWeightGrad(d: Dispatcher, x: GPUBufferBinding, gy: GPUB
     });
   } else if (plan.kernel === 'taps') {
     const threads = g.groups * plan.chunks * Math.ceil(p.Og / b.rows) * p.Cg;
-    d.run(dwTaps, {
+    d.run(kernelsOf(g).dwTaps, {
       buffers: { x, gy, part: target },
       params: { ...p, groups: g.groups, chunks: plan.chunks, rows_per: plan.rowsPer },
       overrides: { ROWS: b.rows, KH: g.KH, KW: g.KW },
@@ -372,7 +382,7 @@ export function runConv2dWeightGrad(d: Dispatcher, x: GPUBufferBinding, gy: GPUB
   } else {
     const tiles = Math.ceil(weightGradBlocks(g, b) / DW_WG);
     if (tiles > MAX_GROUPS) throw new RangeError(`conv2d weight gradient: the weight [${g.O}, ${p.Cg}, ${g.KH}, ${g.KW}] is too large to dispatch`);
-    d.run(dw, {
+    d.run(kernelsOf(g).dw, {
       buffers: { x, gy, part: target },
       params: { ...p, chunks: plan.chunks, rows_per: plan.rowsPer },
       overrides: { ROWS: b.rows, COLS4: b.cols4 },

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 import type { KernelChooser } from './choice.js';
+import { withHalfInputs } from './half_inputs.js';
 
 /** Where the .wgsl files are: next to this file in the sources, and kernels/ at the package root from dist/. */
 function kernelDir(): string {
@@ -137,14 +138,21 @@ export class Kernel {
 
   /**
    * Loads `kernels/<file>` once and registers it under `name`. A line `//!include lib/x.wgsl` is replaced by
-   * that file, so helpers shared by several kernels are written once.
+   * that file, so helpers shared by several kernels are written once. `halfInputs` derives the
+   * mixed-precision variant whose named operands are float16 storage (kernels/half_inputs.ts).
    */
-  static fromFile(name: string, file: string): Kernel {
+  static fromFile(name: string, file: string, opts: { halfInputs?: readonly string[] } = {}): Kernel {
     const existing = registry.get(name);
     if (existing) return existing;
-    const k = new Kernel(name, expandIncludes(file, new Set()));
+    const source = expandIncludes(file, new Set());
+    const k = new Kernel(name, opts.halfInputs ? withHalfInputs(source, opts.halfInputs, name) : source);
     registry.set(name, k);
     return k;
+  }
+
+  /** Needs the device feature 'shader-f16' (its source enables f16). */
+  get needsF16(): boolean {
+    return /^\s*enable\s+f16\s*;/m.test(this.source);
   }
 
   /** Writes params into `view` at byte offset `at`, checking that every struct member is given and no other. */

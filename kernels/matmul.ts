@@ -10,8 +10,14 @@ import {
   type KernelChoice, type Tile,
 } from './choice.js';
 
-const matmul = Kernel.fromFile('matmul', 'matmul.wgsl');
-const matmulTiled = Kernel.fromFile('matmul_tiled', 'matmul_tiled.wgsl');
+const KERNELS = {
+  f32: { blocked: Kernel.fromFile('matmul', 'matmul.wgsl'), tiled: Kernel.fromFile('matmul_tiled', 'matmul_tiled.wgsl') },
+  // float16 a and b (mixed precision), f32 accumulation and output
+  f16: {
+    blocked: Kernel.fromFile('matmul_f16', 'matmul.wgsl', { halfInputs: ['a', 'b', 'b4'] }),
+    tiled: Kernel.fromFile('matmul_tiled_f16', 'matmul_tiled.wgsl', { halfInputs: ['a', 'b', 'a4', 'b4'] }),
+  },
+};
 const THREADS = 8;
 /** Largest ROWS the wrapper uses; the kernel's MAX_ROWS is higher on purpose (see matmul.wgsl). */
 const MAX_ROWS = 12;
@@ -26,6 +32,8 @@ export interface GemmShape {
   tile?: Tile;
   /** false keeps b on scalar reads even where the vec4 read applies (register-blocked kernel); for tests and benchmarks. */
   vecB?: boolean;
+  /** a and b are float16 storage (mixed precision); y stays f32. */
+  half?: boolean;
 }
 
 export type GemmPlan = { variant: 'blocked'; block: { rows: number; cols4: number } } | { variant: 'tiled'; tile: Tile };
@@ -111,7 +119,7 @@ export function runMatmul(d: Dispatcher, a: GPUBufferBinding, b: GPUBufferBindin
   // Whole vec4s only: N and the batch stride in multiples of 4 keep each vec4 inside one row of b, and a
   // binding of a multiple of 16 bytes keeps the last one inside the binding.
   const vecB = s.vecB !== false && !s.transB && s.N % 4 === 0 && s.bStride % 4 === 0 && vec4Aligned(b);
-  d.run(matmul, {
+  d.run(KERNELS[s.half ? 'f16' : 'f32'].blocked, {
     buffers: { a, b, y, b4: vec4View(b, 'b') },
     params: { M: s.M, N: s.N, K: s.K, a_stride: s.aStride, b_stride: s.bStride },
     overrides: { TRANS_A: s.transA, TRANS_B: s.transB, VEC_B: vecB, ROWS: rows, COLS4: cols4 },
@@ -124,7 +132,7 @@ function runTiled(d: Dispatcher, a: GPUBufferBinding, b: GPUBufferBinding, y: GP
   // dimension, the batch stride and the binding are multiples of 4 floats.
   const va = vecA(s) && vec4Aligned(a);
   const vb = (s.transB ? s.K % 4 === 0 : s.N % 4 === 0) && s.bStride % 4 === 0 && vec4Aligned(b);
-  d.run(matmulTiled, {
+  d.run(KERNELS[s.half ? 'f16' : 'f32'].tiled, {
     buffers: { a, b, y, a4: vec4View(a, 'a'), b4: vec4View(b, 'b') },
     params: { M: s.M, N: s.N, K: s.K, a_stride: s.aStride, b_stride: s.bStride },
     overrides: { TRANS_A: s.transA, TRANS_B: s.transB, VEC_A: va, VEC_B: vb, TM: t.tm, TN4: t.tn4, BK: t.bk },

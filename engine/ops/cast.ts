@@ -8,7 +8,8 @@ import { defineOp } from '../op.js';
 import { empty } from '../create.js';
 import { refMap } from '../ref/tensor.js';
 import type { Tensor } from '../tensor.js';
-import { runCast } from '../../kernels/cast.js';
+import { runCast, runCastHalf } from '../../kernels/cast.js';
+import { halfRound } from '../half.js';
 
 export const toFloat32Op = defineOp<Record<string, never>>({
   name: 'to_float32',
@@ -47,9 +48,40 @@ export const toInt32Op = defineOp<Record<string, never>>({
   tolerance: { atol: 0, rtol: 0 },
 });
 
-/** An int32 tensor as float32 (labels to count on the GPU, indices to compare). */
+/**
+ * float32 to float16 storage, rounded to nearest even (engine/half.ts); beyond +-65504 gives +-Infinity.
+ * The f16 copies of mixed precision (engine/precision.ts) are made by it; no gradient.
+ */
+export const toFloat16Op = defineOp<Record<string, never>>({
+  name: 'to_float16',
+  nondiff: [0],
+  forward: ([x]) => {
+    const y = empty(x!.device, x!.shape, 'float16');
+    runCastHalf(x!.device, x!.storage.binding(), y.storage.binding(), x!.size, true);
+    return y;
+  },
+  reference: { forward: ([x]) => refMap(x!, halfRound) },
+  audit: [
+    { name: 'to_float16 [5,7] (odd count: a padding half)', shapes: [[5, 7]], attrs: {} },
+    // ties to even at 1 + 2^-11 and 1 + 3 * 2^-11, the largest half, a subnormal and a tie between subnormals, zero and -0
+    { name: 'to_float16 [8] rounding edges', shapes: [[8]], attrs: {}, values: [[1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, -65519, 3e-6, 1.5 * 2 ** -24, 0, -2.5e-8]] },
+  ],
+  tolerance: { atol: 0, rtol: 0 },
+});
+
+/** An int32 tensor as float32 (labels to count on the GPU, indices to compare); a float16 one exactly. */
 export function toFloat32(x: Tensor): Tensor {
-  return x.dtype === 'float32' ? x.clone() : toFloat32Op([x], {});
+  if (x.dtype === 'float32') return x.clone();
+  if (x.dtype !== 'float16') return toFloat32Op([x], {});
+  x.assertLive('to_float32');
+  const y = empty(x.device, x.shape, 'float32', 'to_float32');
+  runCastHalf(x.device, x.storage.binding(), y.storage.binding(), x.size, false);
+  return y;
+}
+
+/** A float32 tensor as float16 storage (mixed precision's operand copies). */
+export function toFloat16(x: Tensor): Tensor {
+  return x.dtype === 'float16' ? x.clone() : toFloat16Op([x], {});
 }
 
 /** A float32 tensor truncated to int32. */

@@ -7,7 +7,8 @@
  * `activation: 'relu'` fuses relu into the forward's epilogue; that variant is its own op, conv2d_relu,
  * because its backward needs the output (relu'(y) = y > 0) and plain conv2d should not keep it alive.
  */
-import { defineOp, type AuditCase, type InputGen } from '../op.js';
+import { defineOp, type AuditCase, type ForwardResult, type InputGen } from '../op.js';
+import { halfOperands } from '../precision.js';
 import { empty } from '../create.js';
 import { ref, type RefTensor } from '../ref/tensor.js';
 import { fmt, type Shape } from '../shape.js';
@@ -79,68 +80,86 @@ export function convGeometry(op: string, x: Shape, w: Shape, bias: Shape | null,
   return { N, C, H, W, O, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, groups: G };
 }
 
-/** The conv2d backward with g already through the activation's derivative. */
-function convBackward(g: Tensor, x: Tensor, w: Tensor, needs: readonly boolean[], hasBias: boolean, geo: ConvGeometry): (Tensor | null)[] {
+/**
+ * The conv2d backward with g already through the activation's derivative. With f16 operands saved (mixed
+ * precision), g is cast to f16 too and the f16-operand kernels give f32 gradients.
+ */
+function convBackward(g: Tensor, x: Tensor, w: Tensor, needs: readonly boolean[], hasBias: boolean, geo0: ConvGeometry): (Tensor | null)[] {
+  const half = x.dtype === 'float16';
+  const geo: ConvGeometry = { ...geo0, half };
+  const gk = half && (needs[0] || needs[1]) ? o.toFloat16(g) : g;
   let dx: Tensor | null = null;
   let dw: Tensor | null = null;
   if (needs[0]) {
     dx = empty(x.device, x.shape);
-    runConv2dInputGrad(x.device, g.storage.binding(), w.storage.binding(), dx.storage.binding(), geo);
+    runConv2dInputGrad(x.device, gk.storage.binding(), w.storage.binding(), dx.storage.binding(), geo);
   }
   if (needs[1]) {
     dw = empty(w.device, w.shape);
     const plan = conv2dWeightGradPlan(w.device, geo);
     const part = plan.chunks > 1 ? empty(w.device, [plan.partialSize]) : null;
-    runConv2dWeightGrad(w.device, x.storage.binding(), g.storage.binding(), part?.storage.binding() ?? null, dw.storage.binding(), geo, plan);
+    runConv2dWeightGrad(w.device, x.storage.binding(), gk.storage.binding(), part?.storage.binding() ?? null, dw.storage.binding(), geo, plan);
   }
   // The bias gradient sums g over N, H, W: first each contiguous [OH*OW] row, then over the batch.
   const db = hasBias && needs[2] ? o.sum(o.sum(o.reshape(g, [geo.N, geo.O, geo.OH * geo.OW]), 2), 0) : null;
   return hasBias ? [dx, dw, db] : [dx, dw];
 }
 
-function convForward(inputs: Tensor[], a: Conv2dAttrs, op: string, act: ConvActivation): Tensor {
+/**
+ * y = act(conv(x, w) + b). Hands its backward the operands it read: aliases of x and w, or under f16-mixed
+ * (engine/precision.ts) their f16 copies, which the backward reads in place of the f32 inputs.
+ */
+function convForward(inputs: Tensor[], a: Conv2dAttrs, op: string, act: ConvActivation): ForwardResult {
   const [x, w, b] = inputs as [Tensor, Tensor, Tensor | undefined];
-  const geo = convGeometry(op, x.shape, w.shape, b ? b.shape : null, a);
+  const half = halfOperands();
+  const geo = { ...convGeometry(op, x.shape, w.shape, b ? b.shape : null, a), half };
   const y = empty(x.device, [geo.N, geo.O, geo.OH, geo.OW]);
-  runConv2dForward(x.device, x.storage.binding(), w.storage.binding(), b ? b.storage.binding() : null, y.storage.binding(), geo, act);
-  return y;
+  const xs = half ? o.toFloat16(x) : x.alias();
+  const ws = half ? o.toFloat16(w) : w.alias();
+  runConv2dForward(x.device, xs.storage.binding(), ws.storage.binding(), b ? b.storage.binding() : null, y.storage.binding(), geo, act);
+  return { out: y, saved: { xs, ws } };
 }
 
 function geometryOf(shapes: readonly Shape[], a: Conv2dAttrs, op: string): ConvGeometry {
   return convGeometry(op, shapes[0]!, shapes[1]!, shapes[2] ?? null, a);
 }
 
+/** f16 operands (2^-11 relative rounding each) with f32 accumulation, against the float64 reference. */
+const MIXED_TOLERANCE = { atol: 5e-3, rtol: 5e-3 };
+
 export const conv2dOp = defineOp<Conv2dAttrs>({
   name: 'conv2d',
   forward: (inputs, a) => convForward(inputs, a, 'conv2d', 'none'),
   inputs: ['x', 'weight', 'bias?'],
-  save: ['x', 'weight'],
+  save: ['xs', 'ws'],
   backward: (g, ctx) => {
-    const { x, weight } = ctx.saved as { x: Tensor; weight: Tensor };
-    return convBackward(g, x, weight, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d'));
+    const { xs, ws } = ctx.saved as { xs: Tensor; ws: Tensor };
+    return convBackward(g, xs, ws, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d'));
   },
   reference: {
     forward: ([x, w, b], a) => refConv(x!, w!, b ?? null, a),
     backward: ([x, w, b], a, _, g) => refConvBackward(x!, w!, b !== undefined, a, g),
   },
   audit: convCases(),
+  mixedPrecision: { tolerance: MIXED_TOLERANCE },
 });
 
 export const conv2dReluOp = defineOp<Conv2dAttrs>({
   name: 'conv2d_relu',
   forward: (inputs, a) => convForward(inputs, a, 'conv2d_relu', 'relu'),
   inputs: ['x', 'weight', 'bias?'],
-  save: ['x', 'weight', 'y'],
+  save: ['xs', 'ws', 'y'],
   backward: (g, ctx) => {
-    const { x, weight, y } = ctx.saved as { x: Tensor; weight: Tensor; y: Tensor };
+    const { xs, ws, y } = ctx.saved as { xs: Tensor; ws: Tensor; y: Tensor };
     const gp = reluBackwardFromOutput(g, y);
-    return convBackward(gp, x, weight, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d_relu'));
+    return convBackward(gp, xs, ws, ctx.needs, ctx.inputShapes.length === 3, geometryOf(ctx.inputShapes, ctx.attrs, 'conv2d_relu'));
   },
   reference: {
     forward: ([x, w, b], a) => refRelu(refConv(x!, w!, b ?? null, a)),
     backward: ([x, w, b], a, y, g) => refConvBackward(x!, w!, b !== undefined, a, { shape: g.shape, data: g.data.map((v, i) => (y.data[i]! > 0 ? v : 0)) }),
   },
   audit: reluCases(),
+  mixedPrecision: { tolerance: MIXED_TOLERANCE },
 });
 
 /**

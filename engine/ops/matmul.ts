@@ -12,6 +12,7 @@ import type { Tensor } from '../tensor.js';
 import { runMatmul } from '../../kernels/matmul.js';
 import * as o from './index.js';
 import { registerCaseAdapter, param } from '../case_adapters.js';
+import { halfOperands } from '../precision.js';
 
 export interface MatmulAttrs { transA?: boolean; transB?: boolean }
 
@@ -34,29 +35,41 @@ function batchOperand(x: Tensor, batch: number[]): { t: Tensor; stride: number }
   return { t: full.length === x.rank && full.every((d, i) => d === x.shape[i]) ? x : o.broadcastTo(x, full), stride: sizeOf(mat) };
 }
 
+/** What the backward reads of an operand: the input itself (an alias), or the f16 copy the kernel read. */
+const saved = (input: Tensor, read: Tensor, half: boolean): Tensor => (!half || read.dtype === 'float16' ? input.alias() : o.toFloat16(read));
+
 export const matmulOp = defineOp<MatmulAttrs>({
   name: 'matmul',
+  // float16 operands come from the backward of a mixed-precision matmul (its saved copies); engine/precision.ts
+  halfInputs: true,
   forward: ([a, b], attrs) => {
     const p = plan(a!.shape, b!.shape, attrs);
+    const half = halfOperands() || a!.dtype === 'float16' || b!.dtype === 'float16';
     const y = empty(a!.device, p.out);
     const A = batchOperand(a!, p.batch);
     const B = batchOperand(b!, p.batch);
     const batch = sizeOf(p.batch);
-    if (p.K === 0) return o.zeros(p.out, { device: a!.device });
-    runMatmul(a!.device, A.t.storage.binding(), B.t.storage.binding(), y.storage.binding(), {
-      M: p.M, N: p.N, K: p.K, batch, aStride: A.stride, bStride: B.stride, transA: !!attrs.transA, transB: !!attrs.transB,
+    const as = saved(a!, A.t, half);
+    const bs = saved(b!, B.t, half);
+    if (p.K === 0) return { out: o.zeros(p.out, { device: a!.device }), saved: { as, bs } };
+    // under mixed precision the saved copies are what the kernel reads
+    const [ar, br] = half ? [as, bs] : [A.t, B.t];
+    runMatmul(a!.device, ar.storage.binding(), br.storage.binding(), y.storage.binding(), {
+      M: p.M, N: p.N, K: p.K, batch, aStride: A.stride, bStride: B.stride, transA: !!attrs.transA, transB: !!attrs.transB, half,
     });
-    return y;
+    return { out: y, saved: { as, bs } };
   },
   inputs: ['a', 'b'],
-  save: ['a', 'b'],
+  save: ['as', 'bs'],
   backward: (g, ctx) => {
-    const { a, b } = ctx.saved as { a: Tensor; b: Tensor };
+    // as / bs: the inputs, or under mixed precision the f16 copies the forward read (broadcast to the batch)
+    const { as: a, bs: b } = ctx.saved as { as: Tensor; bs: Tensor };
+    const [aShape, bShape] = ctx.inputShapes as [Shape, Shape];
     const tA = !!ctx.attrs.transA;
     const tB = !!ctx.attrs.transB;
     const ga = ctx.needs[0] ? (tA ? o.matmul(b, g, { transA: tB, transB: true }) : o.matmul(g, b, { transB: !tB })) : null;
     const gb = ctx.needs[1] ? (tB ? o.matmul(g, a, { transA: true, transB: tA }) : o.matmul(a, g, { transA: !tA })) : null;
-    return [ga && o.sumTo(ga, a.shape), gb && o.sumTo(gb, b.shape)];
+    return [ga && o.sumTo(ga, aShape), gb && o.sumTo(gb, bShape)];
   },
   reference: {
     forward: ([a, b], t) => refMatmul(a!, b!, t),
@@ -71,6 +84,8 @@ export const matmulOp = defineOp<MatmulAttrs>({
   },
   audit: matmulCases(),
   tolerance: { atol: 1e-5, rtol: 1e-4 },
+  // f16 operands (2^-11 relative rounding each) with f32 accumulation, against the float64 reference
+  mixedPrecision: { tolerance: { atol: 5e-3, rtol: 5e-3 } },
 });
 
 function refMatmul(a: RefTensor, b: RefTensor, t: MatmulAttrs): RefTensor {

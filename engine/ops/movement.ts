@@ -29,6 +29,7 @@ export function resolveShape(from: Shape, to: readonly number[]): number[] {
 export const reshapeOp = defineOp<{ shape: number[] }>({
   name: 'reshape',
   anyDType: true,
+  halfInputs: true,
   forward: ([x], a) => new Tensor(x!.storage.retain(), resolveShape(x!.shape, a.shape), x!.dtype),
   backward: (g, ctx) => [o.reshape(g, ctx.inputShapes[0]!)],
   reference: {
@@ -299,9 +300,10 @@ export const broadcastToOp = defineOp<{ shape: number[] }>({
 export const cloneOp = defineOp<Record<string, never>>({
   name: 'clone',
   anyDType: true,
+  halfInputs: true,
   forward: ([x]) => {
     const y = empty(x!.device, x!.shape, x!.dtype);
-    x!.device.copyBuffer(x!.storage.buffer, y.storage.buffer, x!.size * 4);
+    x!.device.copyBuffer(x!.storage.buffer, y.storage.buffer, y.storage.bytes);
     return y;
   },
   backward: (g) => [g],

@@ -45,7 +45,7 @@ describe('creation', () => {
 
   it('zeros / ones / full for every dtype write the value\'s exact bit pattern', async () => {
     const cases: Record<string, [number, ArrayLike<number>]> = {
-      float32: [-1.5, [-1.5]], int32: [-(2 ** 31) + 3, [-(2 ** 31) + 3]], uint32: [4_000_000_000, [4_000_000_000]],
+      float32: [-1.5, [-1.5]], int32: [-(2 ** 31) + 3, [-(2 ** 31) + 3]], uint32: [4_000_000_000, [4_000_000_000]], float16: [-65504, [-65504]],
     };
     for (const dtype of DTYPES) {
       const z = zeros([2, 3], { dtype });

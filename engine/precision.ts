@@ -1,0 +1,44 @@
+/**
+ * Mixed precision (AMP's autocast, for the ops that dominate a step): inside withPrecision('f16-mixed', f),
+ * matmul and conv2d cast their operands to float16 storage (engine/ops/cast.ts), run the f16-operand
+ * kernels with f32 accumulation (kernels/half_inputs.ts), and return f32; their backward casts the incoming
+ * gradient to f16 the same way and reads the f16 copies it saved (half the bytes of the f32 inputs). Every
+ * other op (batch norm, activations, losses, reductions, the optimizer and its master weights) stays f32.
+ * Gradients that underflow f16 are what loss scaling is for (engine/optim/loss_scaler.ts).
+ */
+import { getDefaultDevice, type Device } from './device.js';
+
+export const PRECISIONS = ['float32', 'f16-mixed'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+let current: Precision = 'float32';
+
+/** The precision ops record at now. */
+export function currentPrecision(): Precision {
+  return current;
+}
+
+/** Whether the matmul and convolution now in recording take f16 operands. */
+export function halfOperands(): boolean {
+  return current === 'f16-mixed';
+}
+
+/**
+ * Runs `fn` (synchronous: a step records its forward and backward in one go) with ops recording at
+ * `precision`; f16-mixed needs the device's 'shader-f16' and says so otherwise.
+ */
+export function withPrecision<T>(precision: Precision, fn: () => T, device: Device = getDefaultDevice()): T {
+  if (!(PRECISIONS as readonly string[]).includes(precision)) throw new RangeError(`precision: expected one of ${PRECISIONS.join(', ')}, got '${precision}'`);
+  if (precision === 'f16-mixed' && !device.hasF16) {
+    throw new Error(`precision f16-mixed needs the WebGPU feature 'shader-f16', which the adapter ${device.info.description || device.info.device} does not offer; use float32`);
+  }
+  const prev = current;
+  current = precision;
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new TypeError('withPrecision: fn must be synchronous (record the step, then await its results outside)');
+    return out;
+  } finally {
+    current = prev;
+  }
+}
