@@ -147,6 +147,9 @@ export { wTradesObjective, W_TRADES_VARIANTS, W_ATTACK_LOSSES } from './training
 export type { WTradesOptions, WTradesVariant } from './training/objectives/w_trades.js';
 export type { Objective, ObjectiveLoss, StepContext } from './training/objectives/objective.js';
 export { TrainingHealth } from './engine/health.js';
+export { PRECISIONS, currentPrecision, withPrecision } from './engine/precision.js';
+export type { Precision } from './engine/precision.js';
+export { halfBits, halfRound, halfValue } from './engine/half.js';
 export type { HealthMode, HealthReport } from './engine/health.js';
 export * from './training/sweep/index.js';
 export { evaluateCheckpoint, evalConfig, evalJson } from './training/eval_checkpoint.js';

@@ -11,6 +11,8 @@ import { TrainingHealth, type HealthMode, type HealthReport } from '../engine/he
 import { full } from '../engine/create.js';
 import { keep, scope } from '../engine/scope.js';
 import { noGrad } from '../engine/tape.js';
+import { withPrecision, type Precision } from '../engine/precision.js';
+import type { LossScaler } from '../engine/optim/loss_scaler.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { Generator } from '../engine/rng.js';
 import type { Optimizer, LRScheduler } from '../engine/optim/index.js';
@@ -76,6 +78,12 @@ export interface FitOptions {
   clipNorm?: number;
   /** 'stop' (default): the first non-finite step ends the run with its epoch and step named; 'skip': skip such steps. */
   onNonFinite?: HealthMode;
+  /**
+   * 'f16-mixed' records each step's forward and backward with f16 operands in matmul and conv2d
+   * (engine/precision.ts); default 'float32'. Give a lossScaler with it (dynamic loss scaling on the GPU).
+   */
+  precision?: Precision;
+  lossScaler?: LossScaler;
   /** How the attack and update passes run (SAT's backward-only smoothing: training/smoothing.ts); default as they are. */
   passes?: Pick<StepContext, 'inAttack' | 'inUpdate'>;
   /** Where a resumed run starts (from run_state.ts); default 0, 0. */
@@ -134,6 +142,8 @@ export async function fit(f: FitOptions): Promise<FitResult> {
   const params = model.parameters().filter((p) => p.requiresGrad);
   const device = model.device;
   const health = new TrainingHealth(device, f.onNonFinite ?? 'stop');
+  const precision = f.precision ?? 'float32';
+  const scaler = f.lossScaler ?? null;
   const perEpoch = loader.batchesPerEpoch;
   const cb = f.callbacks ?? {};
   const passes = f.passes ?? { inAttack: <T>(fn: () => T) => fn(), inUpdate: <T>(fn: () => T) => fn() };
@@ -178,11 +188,18 @@ export async function fit(f: FitOptions): Promise<FitResult> {
         const batch = loader.next();
         try {
           scope(() => {
-            const { loss, logits } = objective.loss(model, batch, { generator: f.generator, step, epoch, ...passes });
-            loss.backward();
+            const record = () => {
+              const r = objective.loss(model, batch, { generator: f.generator, step, epoch, ...passes });
+              (scaler ? scaler.scaleLoss(r.loss) : r.loss).backward();
+              return r;
+            };
+            const { loss, logits } = precision === 'float32' ? record() : withPrecision(precision, record, device);
+            scaler?.unscale(params);
             const norm = f.clipNorm !== undefined ? clipGradNorm(params, f.clipNorm) : gradNorm(params);
-            const gate = health.check(step, { input: batch.x, loss, gradNorm: norm });
-            optimizer.step({ gate });
+            // an f16 overflow the scaler handles skips the update without counting as a non-finite step
+            const judged = scaler?.update(norm);
+            const gate = health.check(step, { input: batch.x, loss, gradNorm: judged?.healthNorm ?? norm });
+            optimizer.step({ gate: judged ? o.mul(gate, judged.ok) : gate });
             optimizer.zeroGrad();
             acc.add(loss, logits, batch.y);
             epochAcc.add(loss, logits, batch.y);

@@ -16,7 +16,7 @@ import { noGrad } from '../engine/tape.js';
 import type { Device } from '../engine/device.js';
 import { libraryVersion } from '../engine/version.js';
 import type { Tensor } from '../engine/tensor.js';
-import { Adam, AdamW, CosineLR, MultiStepLR, SGD, type LRScheduler, type Optimizer, type SchedulerState } from '../engine/optim/index.js';
+import { Adam, AdamW, CosineLR, LossScaler, MultiStepLR, SGD, type LossScalerState, type LRScheduler, type Optimizer, type SchedulerState } from '../engine/optim/index.js';
 import { copyInto } from '../engine/inplace.js';
 import { buildModel, CIFAR10_MEAN, CIFAR10_STD } from '../nn/models/index.js';
 import { Linear } from '../nn/layers/index.js';
@@ -50,6 +50,8 @@ export interface RunState {
   best: { metric: string; value: number; epoch: number } | null;
   /** The objective's own state (W-TRADES' running Upsilon). */
   objective: Record<string, number>;
+  /** The dynamic loss scale of an f16-mixed run (absent: float32). */
+  scaler?: LossScalerState | null;
 }
 
 export interface TrainResult {
@@ -232,6 +234,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
   const heldX = heldOut.indices.length ? tensorsOf(firstExamples(heldOut, Math.min(c.evalN, heldOut.indices.length)), device) : null;
   let loader: DataLoader | null = null;
   let optimizer: Optimizer<{ lr: number }> | null = null;
+  let scaler: LossScaler | null = null;
   try {
     if (!opts.resume && c.init && c.reinitHead) reinitialiseHead(model, gens.model);
     if (!opts.resume && c.init && c.jitter > 0) jitterWeights(model, c.jitter, gens.model);
@@ -244,6 +247,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
     const { scheduler, per } = schedulerOf(c, optimizer, totalSteps, perEpoch);
     const objective = objectiveOf(c);
 
+    scaler = c.precision === 'f16-mixed' ? new LossScaler(model.device) : null;
     let state: RunState | null = null;
     if (opts.resume) {
       const m = loadCheckpoint(last, model, { optimizer, strictBuffers: false });
@@ -254,6 +258,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
       gens.augment.setState(state.generators.augment);
       if (scheduler && state.scheduler) scheduler.loadStateDict(state.scheduler);
       objective.loadState?.(state.objective ?? {});
+      if (scaler && state.scaler) scaler.loadState(state.scaler);
       loader = DataLoader.fromState(trainPart, { ...loaderOptions, seed: undefined }, state.loader);
     } else {
       loader = new DataLoader(trainPart, loaderOptions);
@@ -265,6 +270,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
       step: fitState.step, epoch: fitState.epoch, loader: loader!.state(),
       generators: { model: gens.model.getState(), attack: gens.attack.getState(), augment: gens.augment.getState() },
       scheduler: scheduler?.stateDict() ?? null, best, objective: (await objective.state?.()) ?? {},
+      scaler: scaler ? await scaler.state() : null,
     });
     const save = async (name: string) => saveCheckpoint(checkpointPath(runDir, name), model, { optimizer: optimizer!, meta: { ...meta, config: c, run: await runState() } });
     const fitState = { step: state?.step ?? 0, epoch: state?.epoch ?? 0 };
@@ -272,6 +278,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
     const result = await fit({
       model, objective, optimizer, scheduler: scheduler ?? undefined, schedulePer: per, loader, generator: gens.attack,
       epochs: c.epochs, maxSteps: c.maxSteps, timeLimitSeconds: c.timeLimit, logEvery: c.logEvery, clipNorm: c.clipNorm, onNonFinite: c.onNonFinite,
+      precision: c.precision, lossScaler: scaler ?? undefined,
       startStep: fitState.step, startEpoch: fitState.epoch, passes: smoothingPasses(model, c.smoothBackward),
       callbacks: {
         onStep: (s, e, n) => { fitState.step = s; opts.onStep?.(s, e, n); },
@@ -337,6 +344,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
   } finally {
     loader?.dispose();
     optimizer?.dispose();
+    scaler?.dispose();
     heldX?.x.dispose();
     heldX?.y.dispose();
     model.dispose();

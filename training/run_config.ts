@@ -6,6 +6,7 @@
 import { withDefaults, type Options, type Values } from './options.js';
 import { DATASETS } from './data/datasets.js';
 import { SMOOTH_PASSES } from './smoothing.js';
+import { PRECISIONS } from '../engine/precision.js';
 import { EVAL_ATTACKS } from './eval.js';
 import { W_ATTACK_LOSSES, W_TRADES_VARIANTS } from './objectives/w_trades.js';
 
@@ -40,6 +41,7 @@ export const TRAIN_OPTIONS = {
   milestones: { kind: 'list', default: [], arg: 'E1,E2', description: 'epochs where multistep multiplies the lr by 0.1' },
   clipNorm: { kind: 'number', above: 0, description: 'clip the global gradient norm' },
   augment: { kind: 'choice', choices: ['auto', 'none', 'crop-flip'], default: 'auto', description: 'random crop (pad 4) and flip on the GPU (auto: on for 32x32 colour data)' },
+  precision: { kind: 'choice', choices: PRECISIONS, default: 'float32', description: 'f16-mixed: f16 operands in matmul and conv2d, f32 accumulation, master weights and BN; dynamic loss scaling' },
   onNonFinite: { kind: 'choice', choices: ['stop', 'skip'], default: 'stop', description: 'a non-finite loss or gradient stops the run (naming the step), or skips the step' },
   seed: { kind: 'int', min: 0, default: 0, description: 'seed of the initialisation, data order, splits and attacks' },
   logEvery: { kind: 'int', min: 1, default: 50, description: 'steps between metric lines' },

@@ -8,3 +8,5 @@ export type { AdamOptions } from './adam.js';
 export { clipGradNorm, gradNorm } from './clip.js';
 export { LRScheduler, StepLR, MultiStepLR, CosineLR } from './schedules.js';
 export type { SchedulableOptimizer, SchedulerState, StepLROptions, MultiStepLROptions, CosineLROptions } from './schedules.js';
+export { LossScaler } from './loss_scaler.js';
+export type { LossScalerOptions, LossScalerState } from './loss_scaler.js';

@@ -93,6 +93,28 @@ describe('train', () => {
     for (let s = 1; s <= 12; s++) expect(b.get(s), `step ${s}`).toBe(a.get(s));
   });
 
+  it('--precision f16-mixed trains like float32 (losses within noise), keeps its loss scale in the checkpoint, and resumes exactly', async () => {
+    const cfg = { objective: 'trades', epochs: 2, trainLimit: 160, heldOut: 32, batch: 16 } as const;
+    const f32 = fresh();
+    await train(quick({ ...cfg, maxSteps: 10 }), f32, { device: dev() });
+    const whole = fresh();
+    await train(quick({ ...cfg, maxSteps: 10, precision: 'f16-mixed' }), whole, { device: dev() });
+    const cut = fresh();
+    await train(quick({ ...cfg, maxSteps: 4, precision: 'f16-mixed' }), cut, { device: dev() });
+    const ck = readSafetensors(join(cut, 'checkpoints', 'last.safetensors'));
+    const run = (JSON.parse(ck.metadata.robustgpu ?? '{}') as { run?: { scaler?: { scale: number } } }).run;
+    expect(run?.scaler?.scale, 'the loss scale is saved with the run state').toBe(2 ** 16);
+    await train(quick({ ...cfg, maxSteps: 4, precision: 'f16-mixed' }), cut, { device: dev(), resume: true, stop: { maxSteps: 10 } });
+    const a = new Map(stepLosses(whole));
+    const b = new Map(stepLosses(cut));
+    for (let s = 1; s <= 10; s++) expect(b.get(s), `step ${s} after the resume`).toBe(a.get(s));
+    const ref = new Map(stepLosses(f32));
+    for (let s = 1; s <= 10; s++) {
+      expect(a.get(s)!, `step ${s}: f16-mixed loss differs from float32`).not.toBe(ref.get(s));
+      expect(Math.abs(a.get(s)! - ref.get(s)!), `step ${s}: f16-mixed ${a.get(s)} vs float32 ${ref.get(s)}`).toBeLessThan(0.02 * ref.get(s)! + 0.01);
+    }
+  });
+
   it('a run exploding (lr 1e30) stops naming the step; no NaN reaches the weights; a stop record is written', async () => {
     const dir = fresh();
     const res = await train(quick({ objective: 'standard', lr: 1e30, momentum: 0, schedule: 'constant', epochs: 2 }), dir, { device: dev() });
