@@ -57,7 +57,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       throw err;
     }
     const rep = e.report;
-    console.log(`model ${e.architecture}, data set ${e.dataset}`);
+    console.log(`model ${e.architecture}, data set ${e.dataset}${e.precision === 'float32' ? '' : `, precision ${e.precision}`}`);
     console.log(`\n${table(['attack', 'accuracy', 'seconds', 'settings'], rep.rows.map((r) => [r.attack, pct(r.accuracy), r.seconds.toFixed(1), summary(r.settings)]))}`);
     if (rep.checks.length) console.log(`\nchecks:\n${rep.checks.map((k) => `  ${k.ok ? 'ok  ' : 'FAIL'} ${k.name}: ${k.detail}`).join('\n')}`);
     for (const w of rep.warnings) console.error(`warning: ${w}`);

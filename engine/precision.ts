@@ -23,17 +23,31 @@ export function halfOperands(): boolean {
   return current === 'f16-mixed';
 }
 
+function checked(precision: Precision, device: Device): Precision {
+  if (!(PRECISIONS as readonly string[]).includes(precision)) throw new RangeError(`precision: expected one of ${PRECISIONS.join(', ')}, got '${precision}'`);
+  if (precision === 'f16-mixed' && !device.hasF16) {
+    throw new Error(`precision f16-mixed needs the WebGPU feature 'shader-f16', which the adapter ${device.info.description || device.info.device} does not offer; use float32`);
+  }
+  return precision;
+}
+
+/**
+ * Sets the precision of everything recorded from now on, for asynchronous work such as a whole evaluation
+ * (restore it in a finally); returns the previous one. withPrecision is the scoped form for a step.
+ */
+export function setPrecision(precision: Precision, device: Device = getDefaultDevice()): Precision {
+  const prev = current;
+  current = checked(precision, device);
+  return prev;
+}
+
 /**
  * Runs `fn` (synchronous: a step records its forward and backward in one go) with ops recording at
  * `precision`; f16-mixed needs the device's 'shader-f16' and says so otherwise.
  */
 export function withPrecision<T>(precision: Precision, fn: () => T, device: Device = getDefaultDevice()): T {
-  if (!(PRECISIONS as readonly string[]).includes(precision)) throw new RangeError(`precision: expected one of ${PRECISIONS.join(', ')}, got '${precision}'`);
-  if (precision === 'f16-mixed' && !device.hasF16) {
-    throw new Error(`precision f16-mixed needs the WebGPU feature 'shader-f16', which the adapter ${device.info.description || device.info.device} does not offer; use float32`);
-  }
   const prev = current;
-  current = precision;
+  current = checked(precision, device);
   try {
     const out = fn();
     if (out instanceof Promise) throw new TypeError('withPrecision: fn must be synchronous (record the step, then await its results outside)');

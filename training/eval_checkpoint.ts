@@ -10,6 +10,7 @@ import { loadDataset } from './data/datasets.js';
 import { evaluate, type EvalAttack, type EvalReport } from './eval.js';
 import { EVAL_OPTIONS } from './eval_options.js';
 import { OptionError, resolveOptions, type Values } from './options.js';
+import { setPrecision, type Precision } from '../engine/precision.js';
 
 export type EvalConfig = Values<typeof EVAL_OPTIONS>;
 
@@ -18,6 +19,8 @@ export interface CheckpointEval {
   dataset: string;
   split: string;
   architecture: string;
+  /** What the model and the attacks ran at (EVAL_OPTIONS.precision). */
+  precision: Precision;
   report: EvalReport;
 }
 
@@ -40,12 +43,18 @@ export async function evaluateCheckpoint(path: string, c: EvalConfig, opts: { de
     const y = tensor(set.labels.subarray(0, c.n), [c.n], { device });
     try {
       const deltas = c.deltas.map(Number);
-      const report = await evaluate(model, x, y, {
-        norm: c.norm, eps: c.eps, attacks: c.attacks as EvalAttack[], pgdSteps: c.pgdSteps, pgdRestarts: c.pgdRestarts,
-        autoAttackVersion: c.aaVersion, deltas: deltas.length ? deltas : undefined, batchSize: c.batch, seed: c.seed, checks: !c.skipChecks,
-        onProgress: opts.onProgress,
-      });
-      return { checkpoint: path, dataset, split: c.split, architecture: String(meta.architecture ?? c.model), report };
+      const prev = setPrecision(c.precision, device);
+      let report: EvalReport;
+      try {
+        report = await evaluate(model, x, y, {
+          norm: c.norm, eps: c.eps, attacks: c.attacks as EvalAttack[], pgdSteps: c.pgdSteps, pgdRestarts: c.pgdRestarts,
+          autoAttackVersion: c.aaVersion, deltas: deltas.length ? deltas : undefined, batchSize: c.batch, seed: c.seed, checks: !c.skipChecks,
+          onProgress: opts.onProgress,
+        });
+      } finally {
+        setPrecision(prev, device);
+      }
+      return { checkpoint: path, dataset, split: c.split, architecture: String(meta.architecture ?? c.model), precision: c.precision, report };
     } finally {
       x.dispose();
       y.dispose();
@@ -57,5 +66,5 @@ export async function evaluateCheckpoint(path: string, c: EvalConfig, opts: { de
 
 /** The report as JSON-ready data (per-example correctness as a string of 0s and 1s). */
 export function evalJson(e: CheckpointEval): Record<string, unknown> {
-  return { checkpoint: e.checkpoint, dataset: e.dataset, split: e.split, ...e.report, rows: e.report.rows.map((r) => ({ ...r, correct: Array.from(r.correct).join('') })) };
+  return { checkpoint: e.checkpoint, dataset: e.dataset, split: e.split, precision: e.precision, ...e.report, rows: e.report.rows.map((r) => ({ ...r, correct: Array.from(r.correct).join('') })) };
 }

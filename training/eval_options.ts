@@ -5,6 +5,7 @@
 import type { Options } from './options.js';
 import { DATASETS } from './data/datasets.js';
 import { EVAL_ATTACKS } from './eval.js';
+import { PRECISIONS } from '../engine/precision.js';
 
 export const EVAL_OPTIONS = {
   dataset: { kind: 'choice', choices: Object.keys(DATASETS), description: "data set (default: the checkpoint's, else fashion-mnist)" },
@@ -21,5 +22,6 @@ export const EVAL_OPTIONS = {
   batch: { kind: 'int', min: 1, default: 250, description: 'examples per attack batch' },
   seed: { kind: 'int', min: 0, default: 0, description: 'seed of the attacks' },
   skipChecks: { kind: 'bool', default: false, description: 'skip the sanity checks (their PGD runs on up to 500 examples)' },
+  precision: { kind: 'choice', choices: PRECISIONS, default: 'float32', description: 'f16-mixed: the model and every attack gradient with f16 operands in matmul and conv2d (no loss scaling: float32 is the reference)' },
   model: { kind: 'string', arg: 'NAME', description: 'architecture, for a checkpoint that does not say (a plain PyTorch state dict)' },
 } as const satisfies Options;

@@ -37,6 +37,21 @@ describe('robustgpu eval', () => {
     expect(r.stdout).toContain('--pgd-steps');
   });
 
+  it('--precision f16-mixed evaluates with f16 operands, says so, and stays close to float32', () => {
+    const out = tempDir('eval-f16-');
+    const args = [ckpt, '--n', '24', '--attacks', 'clean,pgd', '--pgd-steps', '3', '--batch', '12', '--skip-checks'];
+    const half = run(...args, '--precision', 'f16-mixed', '--json', join(out, 'half.json'));
+    expect(half.status, half.stderr).toBe(0);
+    expect(half.stdout).toContain('model smallcnn, data set synthetic, precision f16-mixed');
+    const full = run(...args, '--json', join(out, 'full.json'));
+    expect(full.stdout).not.toContain('precision');
+    type Rep = { precision: string; rows: { correct: string }[] };
+    const [h, f] = ['half', 'full'].map((n) => JSON.parse(readFileSync(join(out, `${n}.json`), 'utf8')) as Rep);
+    expect([h!.precision, f!.precision]).toEqual(['f16-mixed', 'float32']);
+    const differ = [...h!.rows[0]!.correct].filter((c, i) => c !== f!.rows[0]!.correct[i]).length;
+    expect(differ, 'clean predictions that f16 operands change, of 24').toBeLessThanOrEqual(2);
+  });
+
   it("evaluates the checkpoint's model on its data set: a table, and JSON whose correctness matches each accuracy", () => {
     const json = join(tempDir('eval-out-'), 'eval.json');
     const r = run(ckpt, '--n', '24', '--attacks', 'clean,fgsm,pgd', '--pgd-steps', '3', '--batch', '12', '--skip-checks', '--json', json);
