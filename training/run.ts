@@ -247,7 +247,7 @@ export async function train(config: TrainConfig, runDir: string, opts: TrainOpti
     const { scheduler, per } = schedulerOf(c, optimizer, totalSteps, perEpoch);
     const objective = objectiveOf(c);
 
-    scaler = c.precision === 'f16-mixed' ? new LossScaler(model.device) : null;
+    scaler = c.precision === 'f16-mixed' ? new LossScaler(model.device, { initScale: c.lossScale }) : null;
     let state: RunState | null = null;
     if (opts.resume) {
       const m = loadCheckpoint(last, model, { optimizer, strictBuffers: false });

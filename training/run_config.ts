@@ -42,6 +42,7 @@ export const TRAIN_OPTIONS = {
   clipNorm: { kind: 'number', above: 0, description: 'clip the global gradient norm' },
   augment: { kind: 'choice', choices: ['auto', 'none', 'crop-flip'], default: 'auto', description: 'random crop (pad 4) and flip on the GPU (auto: on for 32x32 colour data)' },
   precision: { kind: 'choice', choices: PRECISIONS, default: 'float32', description: 'f16-mixed: f16 operands in matmul and conv2d, f32 accumulation, master weights and BN; dynamic loss scaling' },
+  lossScale: { kind: 'number', above: 0, default: 65536, description: 'f16-mixed: the initial dynamic loss scale (halved at each overflow, doubled after 2000 finite steps)' },
   onNonFinite: { kind: 'choice', choices: ['stop', 'skip'], default: 'stop', description: 'a non-finite loss or gradient stops the run (naming the step), or skips the step' },
   seed: { kind: 'int', min: 0, default: 0, description: 'seed of the initialisation, data order, splits and attacks' },
   logEvery: { kind: 'int', min: 1, default: 50, description: 'steps between metric lines' },

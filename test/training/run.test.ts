@@ -115,6 +115,22 @@ describe('train', () => {
     }
   });
 
+  it('f16-mixed from a loss scale that overflows f16: the scaler halves it step after step, those updates are skipped, the run trains on', async () => {
+    const dir = fresh();
+    const res = await train(quick({ objective: 'standard', precision: 'f16-mixed', lossScale: 2 ** 30, maxSteps: 14, schedule: 'constant' }), dir, { device: dev() });
+    expect(res.fit.reason).toBe('max-steps');
+    expect(res.fit.health.healthy, 'overflows the scaler handles are not non-finite steps').toBe(true);
+    const ck = readSafetensors(join(dir, 'checkpoints', 'last.safetensors'));
+    const scale = (JSON.parse(ck.metadata.robustgpu ?? '{}') as { run: { scaler: { scale: number; good: number } } }).run.scaler;
+    // dlogits of a batch of 32 reach the f16 range (65504) only below about 2^21: nine halvings or more
+    expect(scale.scale).toBeLessThanOrEqual(2 ** 21);
+    expect(scale.good, 'finite steps since the last overflow').toBeGreaterThan(0);
+    for (const [name, t] of ck.tensors) if (t.dtype === 'F32') expect(Array.from(t.data).every(Number.isFinite), name).toBe(true);
+    const losses = stepLosses(dir).map(([, l]) => l);
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses.at(-1)!, 'the loss falls once updates happen').toBeLessThan(losses[0]!);
+  });
+
   it('a run exploding (lr 1e30) stops naming the step; no NaN reaches the weights; a stop record is written', async () => {
     const dir = fresh();
     const res = await train(quick({ objective: 'standard', lr: 1e30, momentum: 0, schedule: 'constant', epochs: 2 }), dir, { device: dev() });
