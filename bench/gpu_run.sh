@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The NVIDIA-GPU measurement in one command: PyTorch's float32 (TF32 off) timings of the bench's rows, then
+# The NVIDIA-GPU measurement in one command: PyTorch's float32 (TF32 off) timings of the bench's rows (and AMP for the
+# f16-mixed step rows), then
 # the full robustgpu bench (peers included) joined to them ('of ref': our throughput as a fraction of PyTorch's
 # on the same card, in the same run). For a session lent a GPU through the device tool, from the project root:
 #   npm ci && npx tsc -p tsconfig.json && ../shared/gpu/pack.sh

@@ -16,6 +16,7 @@ import { buildModel, PreActResNet18, WideResNet } from '../nn/models/index.js';
 import { summarize } from '../nn/summary.js';
 import { standardStep, pgdAtStep, tradesStep, type Batch } from '../training/steps.js';
 import { pgdAttack, type AttackConfig } from '../training/attacks/pgd.js';
+import { withPrecision } from '../engine/precision.js';
 import type { Module } from '../nn/module.js';
 import type { Device } from '../engine/device.js';
 import type { BenchContext } from './context.js';
@@ -52,7 +53,13 @@ export function stepConfigs(quick: boolean): StepConfig[] {
 }
 
 export const STEP_KINDS = ['pgd-10 attack', 'standard', 'pgd-at-10', 'trades-10'] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
+/**
+ * The training steps again with f16 operands (engine/precision.ts), next to PyTorch's AMP rows of the same
+ * names (bench/torch/torch_bench.py); neither side scales the loss (a few one-element ops). Full runs only,
+ * on adapters with shader-f16: on lavapipe f16 only adds casts.
+ */
+export const HALF_STEP_KINDS = ['standard f16-mixed', 'pgd-at-10 f16-mixed', 'trades-10 f16-mixed'] as const;
+export type StepKind = (typeof STEP_KINDS)[number] | (typeof HALF_STEP_KINDS)[number];
 
 /**
  * What records each step kind (through the training step functions): eps 0.1, step 0.01 on grey images
@@ -60,19 +67,26 @@ export type StepKind = (typeof STEP_KINDS)[number];
  */
 export function stepRecorders(model: Module, opt: SGD, batch: Batch, grey: boolean): Record<StepKind, () => unknown> {
   const attack: AttackConfig = { eps: grey ? 0.1 : 8 / 255, alpha: grey ? 0.01 : 2 / 255, steps: 10, generator: new Generator(13) };
+  const half = (f: () => unknown) => () => withPrecision('f16-mixed', f, model.device);
   return {
     'pgd-10 attack': () => pgdAttack(model, batch.x, batch.y, attack),
     standard: () => standardStep(model, opt, batch),
     'pgd-at-10': () => pgdAtStep(model, opt, batch, attack),
     'trades-10': () => tradesStep(model, opt, batch, { ...attack, beta: 6 }),
+    'standard f16-mixed': half(() => standardStep(model, opt, batch)),
+    'pgd-at-10 f16-mixed': half(() => pgdAtStep(model, opt, batch, attack)),
+    'trades-10 f16-mixed': half(() => tradesStep(model, opt, batch, { ...attack, beta: 6 })),
   };
 }
 /** Forward-pass equivalents of each step (see the header). */
-const PASSES: Record<StepKind, number> = { 'pgd-10 attack': 20, standard: 3, 'pgd-at-10': 23, 'trades-10': 27 };
+const PASSES: Record<StepKind, number> = {
+  'pgd-10 attack': 20, standard: 3, 'pgd-at-10': 23, 'trades-10': 27, 'standard f16-mixed': 3, 'pgd-at-10 f16-mixed': 23, 'trades-10 f16-mixed': 27,
+};
 
 export async function stepSuite(ctx: BenchContext, configs: StepConfig[] = stepConfigs(ctx.quick)): Promise<void> {
   for (const cfg of configs) {
-    const kinds = STEP_KINDS.filter((k) => ctx.wants('step', `${cfg.name} ${k}`));
+    const all: readonly StepKind[] = !ctx.quick && ctx.device.hasF16 ? [...STEP_KINDS, ...HALF_STEP_KINDS] : STEP_KINDS;
+    const kinds = all.filter((k) => ctx.wants('step', `${cfg.name} ${k}`));
     if (kinds.length) await ctx.group('step', kinds.map((k) => `${cfg.name} ${k}`), () => runConfig(ctx, cfg, kinds));
   }
 }

@@ -151,7 +151,9 @@ def trades_adv(model, x, eps, alpha, steps):
 def bench_steps(t, dev, rows, configs, wanted):
     eps, alpha = 8 / 255, 2 / 255
     for name, build, batch in configs:
-        kinds = [k for k in ("pgd-10 attack", "standard", "pgd-at-10", "trades-10") if wanted(f"step {name} {k}")]
+        # AMP rows (fp16 autocast, no GradScaler, as bench/steps.ts's f16-mixed rows scale no loss) on CUDA only
+        half = ("standard f16-mixed", "pgd-at-10 f16-mixed", "trades-10 f16-mixed") if dev.type == "cuda" else ()
+        kinds = [k for k in ("pgd-10 attack", "standard", "pgd-at-10", "trades-10", *half) if wanted(f"step {name} {k}")]
         if not kinds:
             continue
         model = build().to(dev).train()
@@ -177,6 +179,15 @@ def bench_steps(t, dev, rows, configs, wanted):
             "pgd-at-10": lambda: update(lambda: F.cross_entropy(model(pgd(model, x, y, eps, alpha, 10)), y)),
             "trades-10": lambda: update(trades_loss),
         }
+
+        def amp(kind):
+            def step():
+                with torch.autocast(device_type="cuda", dtype=torch.float16):
+                    run[kind]()
+            return step
+
+        for k in half:
+            run[k] = amp(k.removesuffix(" f16-mixed"))
         for k in kinds:
             ms = t.median_ms(run[k])
             rows.append({"suite": "step", "name": f"{name} {k}", "medianMs": ms, "imagesPerSec": batch / ms * 1e3})

@@ -39,6 +39,21 @@ describe('profile', () => {
     model.dispose();
   });
 
+  it("the bench's f16-mixed step runs the f16-operand kernels and the casts in place of the float32 convolutions", async () => {
+    const d = dev();
+    const model = new SmallCNN({ device: d, generator: new Generator(1) });
+    const opt = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
+    const x = rand([4, 1, 28, 28], { generator: new Generator(2) });
+    const y = tensor(Int32Array.of(0, 1, 2, 3), [4]);
+    const prof = await profileKernels(d, stepRecorders(model, opt, { x, y }, true)['standard f16-mixed'], 1);
+    const names = prof.kernels.map((k) => k.kernel);
+    expect(names).toEqual(expect.arrayContaining(['conv2d_fwd_f16', 'conv2d_dw_taps_f16', 'cast_f16', 'matmul_f16', 'sgd']));
+    expect(names.filter((n) => n.startsWith('conv2d_') && !n.endsWith('_f16') && n !== 'conv2d_dw_reduce')).toEqual([]);
+    for (const t of [x, y]) t.dispose();
+    opt.dispose();
+    model.dispose();
+  });
+
   it('the command refuses an unknown step and a bad batch, naming them', async () => {
     const log = vi.spyOn(console, 'log').mockImplementation(() => {});
     try {
