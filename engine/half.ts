@@ -1,6 +1,6 @@
 /**
  * IEEE binary16 on the CPU (Node 20 has no Float16Array or Math.f16round): float32 values to half bits with
- * round-to-nearest-even, as WGSL's f16 conversion and pack2x16float do on the GPU, and back. What uploads
+ * round-to-nearest-even, bit for bit as kernels/cast_f16.wgsl on the GPU, and back. What uploads
  * and reads of float16 tensors, and the float16 references of the audit, go through.
  */
 const f32 = new Float32Array(1);
