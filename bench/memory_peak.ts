@@ -13,9 +13,14 @@ import { Generator, rand } from '../engine/rng.js';
 import { SGD } from '../engine/optim/index.js';
 import { buildModel, modelInput } from '../nn/models/index.js';
 import { tradesStep } from '../training/steps.js';
+import { withPrecision, type Precision } from '../engine/precision.js';
 import type { Device } from '../engine/device.js';
 
-export interface PeakConfig { model: string; batch: number; attackSteps: number }
+export interface PeakConfig {
+  model: string; batch: number; attackSteps: number;
+  /** f16-mixed: the step records with f16 operands (engine/precision.ts); default float32. */
+  precision?: Precision;
+}
 
 export interface PeakRow extends PeakConfig {
   /** Highest bytes the pool held during the step (in use + parked + free). */
@@ -48,7 +53,8 @@ export async function measureStepPeak(device: Device, cfg: PeakConfig): Promise<
     device.resetPeakBytes();
     const s0 = device.stats();
     const t0 = performance.now();
-    const l = tradesStep(model, opt, { x, y }, { eps: grey ? 0.1 : 8 / 255, alpha: grey ? 0.01 : 2 / 255, steps: cfg.attackSteps, beta: 6, generator: new Generator(13) });
+    const step = () => tradesStep(model, opt, { x, y }, { eps: grey ? 0.1 : 8 / 255, alpha: grey ? 0.01 : 2 / 255, steps: cfg.attackSteps, beta: 6, generator: new Generator(13) });
+    const l = withPrecision(cfg.precision ?? 'float32', step, device);
     const loss = await l.item();
     l.dispose();
     const seconds = (performance.now() - t0) / 1e3;

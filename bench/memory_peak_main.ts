@@ -1,5 +1,5 @@
 /**
- * Standalone entry: `node dist/bench/memory_peak_main.js [--model A,B] [--batch N,M] [--attack-steps K,L] [--json]`:
+ * Standalone entry: `node dist/bench/memory_peak_main.js [--model A,B] [--batch N,M] [--attack-steps K,L] [--precision P,Q] [--json]`:
  * the peak memory of one TRADES step (bench/memory_peak.ts) for every combination, one table row each.
  * The memory budget is the device's (ROBUSTGPU_MEMORY_BUDGET to change it). --record-only allocates and records
  * without dispatching (DeviceOptions.recordOnly): the in-use peak of a step too large to run here.
@@ -9,6 +9,7 @@ import { parseCommand, UsageError, type CommandSpec } from '../cli/args.js';
 import { DEVICE_OPTIONS, deviceOptions } from '../cli/device_options.js';
 import { table } from '../cli/table.js';
 import { measureStepPeak, type PeakRow } from './memory_peak.js';
+import { PRECISIONS, type Precision } from '../engine/precision.js';
 
 const spec: CommandSpec = {
   name: 'memory_peak',
@@ -18,6 +19,7 @@ const spec: CommandSpec = {
     model: { type: 'string', arg: 'NAMES', description: 'comma-separated model names (robustgpu model --help)', default: 'preact_resnet18,wrn-34-10' },
     batch: { type: 'string', arg: 'NS', description: 'comma-separated batch sizes', default: '128' },
     'attack-steps': { type: 'string', arg: 'KS', description: 'comma-separated TRADES attack steps', default: '10' },
+    precision: { type: 'string', arg: 'PS', description: `comma-separated precisions (${PRECISIONS.join(', ')})`, default: 'float32' },
     json: { type: 'boolean', description: 'print one JSON document' },
     'record-only': { type: 'boolean', description: 'allocate and record, dispatch nothing: the allocator peaks of a step too large to run (values meaningless)' },
     ...DEVICE_OPTIONS,
@@ -39,13 +41,15 @@ async function main(argv: string[]): Promise<number> {
   const models = String(v.model).split(',').map((s) => s.trim()).filter(Boolean);
   const batches = ints('batch', v.batch);
   const steps = ints('attack-steps', v['attack-steps']);
+  const precisions = String(v.precision).split(',').map((s) => s.trim());
+  for (const q of precisions) if (!(PRECISIONS as readonly string[]).includes(q)) throw new UsageError(`memory_peak: --precision expects ${PRECISIONS.join(', ')} separated by commas, got '${q}'`);
   const device = await Device.create({ ...deviceOptions(v), recordOnly: v['record-only'] === true });
   const rows: PeakRow[] = [];
   try {
-    for (const model of models) for (const batch of batches) for (const attackSteps of steps) {
-      const r = await measureStepPeak(device, { model, batch, attackSteps });
+    for (const model of models) for (const batch of batches) for (const attackSteps of steps) for (const precision of precisions as Precision[]) {
+      const r = await measureStepPeak(device, { model, batch, attackSteps, precision });
       rows.push(r);
-      process.stderr.write(`${model} b${batch} TRADES-${attackSteps}: held ${(r.heldBytes / MIB).toFixed(1)} MiB, in use ${(r.inUseBytes / MIB).toFixed(1)} MiB (${r.seconds.toFixed(1)} s)\n`);
+      process.stderr.write(`${model} b${batch} TRADES-${attackSteps} ${precision}: held ${(r.heldBytes / MIB).toFixed(1)} MiB, in use ${(r.inUseBytes / MIB).toFixed(1)} MiB (${r.seconds.toFixed(1)} s)\n`);
     }
     const adapter = device.info.description || device.info.device;
     if (v.json) {
@@ -53,7 +57,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       console.log(`adapter ${adapter}, memory budget ${(device.memoryBudgetBytes / MIB).toFixed(0)} MiB${device.recordOnly ? ', record only (nothing dispatched)' : ''}\n`);
       console.log(table(['step', 'held MiB', 'in use MiB', 'after MiB', 'memory submits', 'submits', 'dispatches', 's'], rows.map((r) => [
-        `${r.model} b${r.batch} TRADES-${r.attackSteps}`, (r.heldBytes / MIB).toFixed(1), (r.inUseBytes / MIB).toFixed(1), (r.afterBytes / MIB).toFixed(1),
+        `${r.model} b${r.batch} TRADES-${r.attackSteps}${r.precision === 'f16-mixed' ? ' f16-mixed' : ''}`, (r.heldBytes / MIB).toFixed(1), (r.inUseBytes / MIB).toFixed(1), (r.afterBytes / MIB).toFixed(1),
         r.flushesForMemory, r.submissions, r.dispatches, r.seconds.toFixed(1),
       ])));
     }
