@@ -7,11 +7,25 @@
  * Gradients that underflow f16 are what loss scaling is for (engine/optim/loss_scaler.ts).
  */
 import { getDefaultDevice, type Device } from './device.js';
+import type { Storage, Tensor } from './tensor.js';
 
 export const PRECISIONS = ['float32', 'f16-mixed'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 
 let current: Precision = 'float32';
+
+/**
+ * The f16 copies of leaf tensors (the weights) made during one withPrecision call, by storage, with the
+ * storage version they copy: a TRADES step reads every weight in each of its attack iterations and in the
+ * update, and casts it once. An in-place write (the optimizer's update) bumps the version and forces a new
+ * copy. Disposed when the call ends (the tape keeps what it saved).
+ */
+let leafCopies: Map<Storage, { version: number; copy: Tensor }> | null = null;
+
+/** The cache of f16 leaf copies of the withPrecision call in progress (null outside one). */
+export function halfLeafCache(): Map<Storage, { version: number; copy: Tensor }> | null {
+  return leafCopies;
+}
 
 /** The precision ops record at now. */
 export function currentPrecision(): Precision {
@@ -48,11 +62,17 @@ export function setPrecision(precision: Precision, device: Device = getDefaultDe
 export function withPrecision<T>(precision: Precision, fn: () => T, device: Device = getDefaultDevice()): T {
   const prev = current;
   current = checked(precision, device);
+  const outer = leafCopies;
+  leafCopies ??= new Map();
   try {
     const out = fn();
     if (out instanceof Promise) throw new TypeError('withPrecision: fn must be synchronous (record the step, then await its results outside)');
     return out;
   } finally {
     current = prev;
+    if (!outer) {
+      for (const { copy } of leafCopies.values()) copy.dispose();
+      leafCopies = null;
+    }
   }
 }

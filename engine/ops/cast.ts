@@ -10,6 +10,9 @@ import { refMap } from '../ref/tensor.js';
 import type { Tensor } from '../tensor.js';
 import { runCast, runCastHalf } from '../../kernels/cast.js';
 import { halfRound } from '../half.js';
+import { halfLeafCache } from '../precision.js';
+import { keep } from '../scope.js';
+import { sameShape } from '../shape.js';
 
 export const toFloat32Op = defineOp<Record<string, never>>({
   name: 'to_float32',
@@ -82,6 +85,23 @@ export function toFloat32(x: Tensor): Tensor {
 /** A float32 tensor as float16 storage (mixed precision's operand copies). */
 export function toFloat16(x: Tensor): Tensor {
   return x.dtype === 'float16' ? x.clone() : toFloat16Op([x], {});
+}
+
+/**
+ * The f16 operand of a mixed-precision kernel: a leaf (a weight) is cast once per withPrecision call while
+ * its storage is unchanged (engine/precision.ts), anything else each time. The caller owns the result.
+ */
+export function halfOperand(x: Tensor): Tensor {
+  const cache = halfLeafCache();
+  if (x.dtype === 'float16') return x.alias();
+  // a trainable leaf: a weight (or an attack's input); activations, with or without a node, are cast each time
+  if (!cache || x.node || !x.requiresGrad) return toFloat16(x);
+  const hit = cache.get(x.storage);
+  if (hit && hit.version === x.storage.version && sameShape(hit.copy.shape, x.shape)) return hit.copy.alias();
+  hit?.copy.dispose();
+  const copy = keep(toFloat16(x));
+  cache.set(x.storage, { version: x.storage.version, copy });
+  return copy.alias();
 }
 
 /** A float32 tensor truncated to int32. */

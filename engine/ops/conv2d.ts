@@ -114,8 +114,8 @@ function convForward(inputs: Tensor[], a: Conv2dAttrs, op: string, act: ConvActi
   const half = halfOperands();
   const geo = { ...convGeometry(op, x.shape, w.shape, b ? b.shape : null, a), half };
   const y = empty(x.device, [geo.N, geo.O, geo.OH, geo.OW]);
-  const xs = half ? o.toFloat16(x) : x.alias();
-  const ws = half ? o.toFloat16(w) : w.alias();
+  const xs = half ? o.halfOperand(x) : x.alias();
+  const ws = half ? o.halfOperand(w) : w.alias();
   runConv2dForward(x.device, xs.storage.binding(), ws.storage.binding(), b ? b.storage.binding() : null, y.storage.binding(), geo, act);
   return { out: y, saved: { xs, ws } };
 }

@@ -36,7 +36,7 @@ function batchOperand(x: Tensor, batch: number[]): { t: Tensor; stride: number }
 }
 
 /** What the backward reads of an operand: the input itself (an alias), or the f16 copy the kernel read. */
-const saved = (input: Tensor, read: Tensor, half: boolean): Tensor => (!half || read.dtype === 'float16' ? input.alias() : o.toFloat16(read));
+const saved = (input: Tensor, read: Tensor, half: boolean): Tensor => (!half || read.dtype === 'float16' ? input.alias() : o.halfOperand(read));
 
 export const matmulOp = defineOp<MatmulAttrs>({
   name: 'matmul',

@@ -10,6 +10,7 @@ import { tensor, zeros } from '../../engine/create.js';
 import { halfBits, halfRound, halfValue } from '../../engine/half.js';
 import { withPrecision } from '../../engine/precision.js';
 import { scope } from '../../engine/scope.js';
+import { copyInto } from '../../engine/inplace.js';
 import { grad, valueAndGrad } from '../../engine/autodiff.js';
 import * as o from '../../engine/ops/index.js';
 import { setKernelChoice, QUICK_TILE, type KernelChoice, type KernelOp } from '../../kernels/choice.js';
@@ -124,6 +125,36 @@ describe('f16-mixed matmul and conv2d', () => {
       }
     });
   }
+
+  it('casts a weight once per withPrecision call, and again after an in-place write; activations every time', async () => {
+    const d = dev();
+    const x = tensor(values(2 * 3 * 6 * 6, 3), [2, 3, 6, 6]);
+    const w = tensor(values(4 * 3 * 9, 4), [4, 3, 3, 3]);
+    w.requiresGrad = true;
+    const w2 = tensor(values(4 * 3 * 9, 5), [4, 3, 3, 3]);
+    const casts: string[] = [];
+    const orig = d.run.bind(d);
+    d.run = (k, opts) => { if (k.name === 'cast_f16') casts.push(opts.overrides?.TO_HALF === false ? 'up' : 'down'); orig(k, opts); };
+    const live = d.stats().liveTensors;
+    try {
+      const ys = withPrecision('f16-mixed', () => {
+        const a = o.conv2d(x, w);
+        const b = o.conv2d(x, w);
+        expect(casts.length, 'x twice, w once').toBe(3);
+        copyInto(w, w2);
+        const c = o.conv2d(x, w);
+        expect(casts.length, 'w again after its update').toBe(5);
+        return [a, b, c];
+      });
+      expectClose(await ys[0]!.read(), await ys[1]!.read(), 0, 0, 'the same weight gives the same result');
+      expect(Array.from(await ys[2]!.read())).not.toEqual(Array.from(await ys[0]!.read()));
+      for (const t of ys) t.dispose();
+    } finally {
+      d.run = orig;
+    }
+    expect(d.stats().liveTensors, 'the cached copies go with the call').toBe(live);
+    for (const t of [x, w, w2]) t.dispose();
+  });
 
   it('saves the f16 copies for the backward, and records at float32 again after withPrecision', async () => {
     const x = tensor(values(2 * 3 * 6 * 6, 1), [2, 3, 6, 6]);
