@@ -3,7 +3,7 @@ import { Device, setDefaultDevice } from '../engine/device.js';
 import { tensor } from '../engine/create.js';
 import { Generator, rand } from '../engine/rng.js';
 import { SGD } from '../engine/optim/index.js';
-import { buildModel, MODELS, modelInput } from '../nn/models/index.js';
+import { buildModel, MODELS, MODEL_PATTERNS, modelInput } from '../nn/models/index.js';
 import { parseCommand, numberOption, UsageError, type CommandSpec } from '../cli/args.js';
 import { DEVICE_OPTIONS, deviceOptions } from '../cli/device_options.js';
 import { table } from '../cli/table.js';
@@ -45,7 +45,7 @@ export async function profileCommand(argv: string[]): Promise<number> {
   const p = parseCommand(profileSpec, argv);
   if (!p) return 0;
   const name = p.positionals[0];
-  if (!name || p.positionals.length > 1) throw new UsageError(`profile: expected one model name (${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH), got ${p.positionals.length}`);
+  if (!name || p.positionals.length > 1) throw new UsageError(`profile: expected one model name (${Object.keys(MODELS).join(', ')}, ${MODEL_PATTERNS}), got ${p.positionals.length}`);
   const kind = STEP_NAMES[p.values.step as string];
   if (!kind) throw new UsageError(`profile: --step expects one of ${Object.keys(STEP_NAMES).join(', ')}, got '${String(p.values.step)}'`);
   const batch = numberOption('profile', 'batch', p.values.batch, 64);

@@ -5,7 +5,7 @@
  */
 
 export interface BenchRow {
-  /** 'peak', 'matmul', 'conv2d', 'batchnorm', 'activation', 'loss', 'pgd', 'optim', 'step', 'attack', or a peer's. */
+  /** 'peak', 'matmul', 'conv2d', 'batchnorm', 'activation', 'loss', 'pgd', 'optim', 'step', 'attack', 'epoch', or a peer's. */
   suite: string;
   name: string;
   /** Shape or parameters, as text. */

@@ -15,6 +15,7 @@ import { batchNormSuite, activationSuite, lossSuite, pgdKernelSuite } from './me
 import { optimSuite } from './optim.js';
 import { stepSuite } from './steps.js';
 import { attackConfig, attackSuite } from './attacks.js';
+import { epochSuite } from './epoch.js';
 import { applyReference, loadReference } from './reference.js';
 import { KERNEL_OPS, choiceLabel, setKernelChoice, type KernelChoice } from '../kernels/choice.js';
 
@@ -66,6 +67,7 @@ const SUITES: [string, (ctx: BenchContext, opts: BenchOptions) => Promise<void>]
   ['optim', optimSuite],
   ['step', (ctx) => stepSuite(ctx)],
   ['attack', (ctx, opts) => attackSuite(ctx, attackConfig(ctx.quick, opts.aaCheckpoint))],
+  ['epoch', (ctx) => epochSuite(ctx)],
 ];
 
 function timingMethod(device: Device): string {

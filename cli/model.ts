@@ -1,6 +1,6 @@
 /** `robustgpu model NAME`: layers, output shapes, parameter count and forward FLOPs of a model. */
 import { Device, setDefaultDevice } from '../engine/device.js';
-import { buildModel, MODELS, modelInput } from '../nn/models/index.js';
+import { buildModel, MODELS, MODEL_PATTERNS, modelInput } from '../nn/models/index.js';
 import { summarize } from '../nn/summary.js';
 import { Generator } from '../engine/rng.js';
 import { parseCommand, numberOption, UsageError, type CommandSpec } from './args.js';
@@ -9,7 +9,7 @@ import { table } from './table.js';
 
 export const modelSpec: CommandSpec = {
   name: 'model',
-  summary: `Print a model's layers, output shapes, parameter count and forward FLOPs. Models: ${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH.`,
+  summary: `Print a model's layers, output shapes, parameter count and forward FLOPs. Models: ${Object.keys(MODELS).join(', ')}, ${MODEL_PATTERNS}.`,
   usage: 'robustgpu model NAME [--activation SPEC] [--batch N] [--json]',
   options: {
     activation: { type: 'string', arg: 'SPEC', description: 'activation (relu, silu, softplus:BETA, psoftplus, ...)', default: 'relu' },
@@ -27,7 +27,7 @@ export async function modelCommand(argv: string[]): Promise<number> {
   const p = parseCommand(modelSpec, argv);
   if (!p) return 0;
   const name = p.positionals[0];
-  if (!name || p.positionals.length > 1) throw new UsageError(`model: expected one model name (${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH, convnet-WIDTH), got ${p.positionals.length}`);
+  if (!name || p.positionals.length > 1) throw new UsageError(`model: expected one model name (${Object.keys(MODELS).join(', ')}, ${MODEL_PATTERNS}), got ${p.positionals.length}`);
   const batch = numberOption('model', 'batch', p.values.batch, 1);
   const device = await Device.create(deviceOptions(p.values));
   setDefaultDevice(device);

@@ -8,7 +8,7 @@ import { tensor } from '../engine/create.js';
 import { Generator, rand } from '../engine/rng.js';
 import { scope } from '../engine/scope.js';
 import { SGD } from '../engine/optim/index.js';
-import { buildModel, MODELS, modelInput } from '../nn/models/index.js';
+import { buildModel, MODELS, MODEL_PATTERNS, modelInput } from '../nn/models/index.js';
 import { choiceLabel } from '../kernels/choice.js';
 import type { TuneResult } from '../engine/tune.js';
 import { stepRecorders } from '../bench/steps.js';
@@ -48,7 +48,7 @@ export async function tuneCommand(argv: string[]): Promise<number> {
   const p = parseCommand(tuneSpec, argv);
   if (!p) return 0;
   const name = p.positionals[0];
-  if (!name || p.positionals.length > 1) throw new UsageError(`tune: expected one model name (${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH), got ${p.positionals.length}`);
+  if (!name || p.positionals.length > 1) throw new UsageError(`tune: expected one model name (${Object.keys(MODELS).join(', ')}, ${MODEL_PATTERNS}), got ${p.positionals.length}`);
   const kind = STEP_NAMES[p.values.step as string];
   if (!kind) throw new UsageError(`tune: --step expects one of ${Object.keys(STEP_NAMES).join(', ')}, got '${String(p.values.step)}'`);
   if (p.values.quick && p.values.full) throw new UsageError('tune: --quick and --full contradict each other');

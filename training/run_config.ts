@@ -8,12 +8,13 @@ import { DATASETS } from './data/datasets.js';
 import { SMOOTH_PASSES } from './smoothing.js';
 import { PRECISIONS } from '../engine/precision.js';
 import { EVAL_ATTACKS } from './eval.js';
+import { MODEL_PATTERNS } from '../nn/models/index.js';
 import { W_ATTACK_LOSSES, W_TRADES_VARIANTS } from './objectives/w_trades.js';
 
 export const OBJECTIVES = ['standard', 'pgd-at', 'trades', 'w-trades'] as const;
 
 export const TRAIN_OPTIONS = {
-  model: { kind: 'string', default: 'smallcnn', arg: 'NAME', description: 'architecture (robustgpu model --help lists them; wrn-DEPTH-WIDTH)' },
+  model: { kind: 'string', default: 'smallcnn', arg: 'NAME', description: `architecture (robustgpu model --help lists them; ${MODEL_PATTERNS})` },
   activation: { kind: 'string', default: 'relu', arg: 'SPEC', description: 'activation everywhere (relu, silu, gelu, softplus:BETA, psoftplus, smoothrelu, mish, elu, ...): smooth adversarial training' },
   smoothBackward: { kind: 'choice', choices: SMOOTH_PASSES, default: 'none', description: "SAT's backward-only smoothing: relu_smoothgrad in these passes of a relu model" },
   dataset: { kind: 'choice', choices: Object.keys(DATASETS), default: 'fashion-mnist', description: 'data set' },

@@ -27,7 +27,13 @@ export function modelInput(name: string): [number, number, number] {
   return MODELS[name]?.input ?? (/^convnet-\d+$/.test(name) ? [1, 28, 28] : [3, 32, 32]);
 }
 
-/** Builds a model by name; 'wrn-D-K' works for any valid depth and width, 'convnet-W' for any first-layer width. */
+/** The model names built from a pattern, beside MODELS' fixed ones (for help texts and errors). */
+export const MODEL_PATTERNS = 'wrn-DEPTH-WIDTH, convnet-WIDTH, preact_resnet18-WIDTH';
+
+/**
+ * Builds a model by name; 'wrn-D-K' works for any valid depth and width, 'convnet-W' and 'preact_resnet18-W'
+ * for any first-stage width (a PreAct-18 of width 16 is the bench's lavapipe-sized one).
+ */
 export function buildModel(name: string, o: ModelOptions = {}): Module {
   const m = MODELS[name];
   if (m) return m.build(o);
@@ -35,5 +41,7 @@ export function buildModel(name: string, o: ModelOptions = {}): Module {
   if (wrn) return new WideResNet({ ...o, depth: Number(wrn[1]), widenFactor: Number(wrn[2]) });
   const conv = /^convnet-(\d+)$/.exec(name);
   if (conv && Number(conv[1]) >= 1) return new ConvNet({ ...o, width: Number(conv[1]) });
-  throw new RangeError(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}, wrn-DEPTH-WIDTH, convnet-WIDTH`);
+  const preact = /^preact_resnet18-(\d+)$/.exec(name);
+  if (preact && Number(preact[1]) >= 1) return new PreActResNet18({ ...o, width: Number(preact[1]) });
+  throw new RangeError(`unknown model '${name}'; known: ${Object.keys(MODELS).join(', ')}, ${MODEL_PATTERNS}`);
 }
