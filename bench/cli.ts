@@ -6,7 +6,7 @@ import { parseChoice } from '../kernels/choice.js';
 
 export const benchSpec: CommandSpec = {
   name: 'bench',
-  summary: 'Measure kernel, training-step and attack throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
+  summary: 'Measure kernel, training-step, attack and whole-epoch throughput (median time, GFLOP/s, GB/s, fraction of the measured peak) on this adapter.',
   usage: 'robustgpu bench [--filter TEXT] [--json] [--json-out FILE] [--quick | --full] [--reps N] [--peers | --no-peers] [--against FILE] [--kernel CHOICE] [--aa-checkpoint FILE] [--fast]',
   options: {
     filter: { type: 'string', arg: 'TEXT', description: "only cases whose 'suite name' contains TEXT (comma-separated alternatives)" },

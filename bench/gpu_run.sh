@@ -8,11 +8,15 @@
 # Results land in $OUT (torch.json, bench.json, bench.txt, torch_memory.txt, memory_peak.txt, logs); copy bench.txt
 # and the two memory tables into bench/RESULTS.md with the card's name. PYTHON picks the interpreter (default
 # python3). TORCH_ARGS and BENCH_ARGS add options (e.g. a --filter to split the run across two calls);
-# SKIP_MEMORY=1 skips the peak-memory step.
+# SKIP_MEMORY=1 skips the peak-memory step. Suite 'epoch''s Fashion-MNIST job needs the data there: copy
+# /usr/share/datasets/fashion-mnist to data/fashion-mnist and carry 'data' too (found below), or it is skipped.
 set -euo pipefail
 out=${OUT:-/tmp/robustgpu-gpu}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1
+if [ -z "${ROBUSTGPU_FASHION_MNIST:-}" ] && [ ! -d /usr/share/datasets/fashion-mnist ] && [ -d data/fashion-mnist ]; then
+  export ROBUSTGPU_FASHION_MNIST=$PWD/data/fashion-mnist
+fi
 # WebGPU reports no memory size: tell the engine the card's (90% of it), so that its pool keeps a big step's buffers.
 if [ -z "${ROBUSTGPU_MEMORY_BUDGET:-}" ] && command -v nvidia-smi > /dev/null; then
   mib=$(nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits | head -n 1 | tr -dc 0-9)

@@ -13,7 +13,8 @@ report each of its rows as a fraction of PyTorch's throughput on the same card:
             random weights in eval mode, L-inf eps 0.1 (grey) / 8/255 (colour): evaluation PGD-20 (step 2.5 eps/20,
             uniform start, CE, worst case over the iterates) and APGD-CE-100 (one run of fra31/auto-attack's
             APGDAttack, written out below), batch 128 (quick: batch 32 and a width-16 PreAct-18 at batch 8,
-            PGD-10 and APGD-CE-20). Square and the AutoAttack row are ours only (the autoattack package is not used).
+            PGD-10 and APGD-CE-20). Square and the AutoAttack row are ours only (the autoattack package is not used);
+  epoch     bench/epoch.ts's whole training jobs (torch_epoch.py's JOBS and run_job), each timed once.
 float32 with TF32 off (torch.backends.*.allow_tf32 = False), cuDNN benchmark mode on, channels-first.
 Timing: CUDA events around each repetition on a GPU (wall clock on the CPU), median after warm-up runs.
 
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 DEFAULT_THREADS = torch.get_num_threads()
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
 from make_model_fixtures import PreActResNet18, WideResNet  # noqa: E402  (the reference architectures)
-from torch_epoch import ConvNet  # noqa: E402  (ConvNet-16, as npm start trains it)
+from torch_epoch import ConvNet, JOBS, run_job  # noqa: E402  (ConvNet-16, as npm start trains it; the epoch jobs)
 
 
 def resnet_layers(stem, widths, strides):
@@ -317,6 +318,20 @@ def bench_attacks(t, dev, rows, quick, wanted):
             rows.append({"suite": "attack", "name": row, "medianMs": ms, "imagesPerSec": batch * iters / ms * 1e3})
 
 
+def bench_epochs(dev, rows, quick, wanted):
+    """Suite 'epoch': bench/epoch.ts's whole training jobs, once each (torch_epoch.py's run_job)."""
+    data = os.environ.get("ROBUSTGPU_FASHION_MNIST", "/usr/share/datasets/fashion-mnist")
+    for job in JOBS["quick" if quick else "full"]:
+        if not wanted(f"epoch {job['name']}"):
+            continue
+        if job["dataset"] == "fashion-mnist" and not os.path.isdir(data):
+            print(f"torch_bench: skipped epoch {job['name']}: no Fashion-MNIST in {data} (ROBUSTGPU_FASHION_MNIST)", file=sys.stderr)
+            continue
+        r = run_job(job, data, dev)
+        rows.append({"suite": "epoch", "name": job["name"], "medianMs": 1e3 * r["total_seconds"], "imagesPerSec": r["images_per_s"],
+                     "notes": f"training {r['train_seconds']} s ({r['train_images_per_s']} img/s), final evaluation {r['eval_seconds']} s"})
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -351,6 +366,7 @@ def main():
     bench_steps(t, dev, rows, steps, wanted)
     # Whole attacks: one warm-up run and at most 3 timed ones unless --reps says otherwise, as the bench does.
     bench_attacks(Timer(dev, a.reps or (2 if a.quick else 3), warmup=1), dev, rows, a.quick, wanted)
+    bench_epochs(dev, rows, a.quick, wanted)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     doc = {
         "engine": f"PyTorch {torch.__version__}", "device": name, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -34,6 +34,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+_threads = torch.get_num_threads()
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from make_model_fixtures import PreActResNet18  # noqa: E402  (the reference architecture)
+torch.set_num_threads(_threads)  # its import pins one thread, for its deterministic fixtures
+
 # The bench's jobs by mode, as bench/epoch.ts's epochJobs (test/bench/epoch.test.ts compares the two).
 JOBS = {
     "quick": [
@@ -118,8 +123,6 @@ def build_model(job):
     name = job["model"]
     if name.startswith("convnet-"):
         return ConvNet(width=int(name.split("-")[1]), act=job["activation"])
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
-    from make_model_fixtures import PreActResNet18  # the reference architecture (it pins torch to one thread on import)
     return PreActResNet18(width=int(name.split("-")[1]) if "-" in name else 64)
 
 
@@ -266,7 +269,6 @@ def main():
     for job in JOBS[a.bench]:
         if filters and not any(f in f"epoch {job['name']}".lower() for f in filters):
             continue
-        build_model(job)  # imports the reference models (which pin one thread) before the threads are set
         torch.set_num_threads(a.threads)
         r = run_job(job, a.data, dev)
         print(json.dumps(r), flush=True)
