@@ -8,6 +8,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useDevice } from '../helpers.js';
 import type { Sequential } from '../../nn/layers/index.js';
 import { evaluate, rowChecks, type EvaluateOptions } from '../../training/eval.js';
+import * as o from '../../engine/ops/index.js';
+import { tensor } from '../../engine/create.js';
+import { Generator } from '../../engine/rng.js';
+import { noGrad } from '../../engine/tape.js';
+import { pgd } from '../../training/attacks/pgd.js';
 import { bnNet, fashion, trainedMlp } from './attacks/models.js';
 
 const dev = useDevice();
@@ -40,6 +45,53 @@ describe('evaluate', () => {
     expect(rep.checks.filter((c) => !c.ok), JSON.stringify(rep.checks)).toEqual([]);
     expect(rep.warnings).toEqual([]);
     expect(dev().stats().liveTensors).toBe(before);
+  });
+
+  it('attacks only the clean-correct examples, gathered into full batches: the PGD row is pgd() on exactly those', async () => {
+    const progress: [string, number, number][] = [];
+    const rep = await evaluate(model, data.x, data.y, {
+      norm: 'linf', eps: 0.05, attacks: ['clean', 'pgd'], pgdSteps: 5, batchSize: 96, checks: false, seed: 3,
+      onProgress: (row, done, total) => progress.push([row, done, total]),
+    });
+    const clean = rep.rows[0]!.correct;
+    const chosen = Array.from(clean.keys()).filter((i) => clean[i]);
+    expect(chosen.length, 'the model misclassifies some of the 96').toBeLessThan(96);
+    expect(chosen.length).toBeGreaterThan(40);
+    expect(progress.filter(([row]) => row === 'pgd-5')).toEqual([['pgd-5', chosen.length, chosen.length]]);
+    // The same attack by hand on the gathered examples, with the row's generator.
+    const idx = tensor(Int32Array.from(chosen), [chosen.length]);
+    const xs = o.indexSelect(data.x, 0, idx);
+    const ys = o.indexSelect(data.y, 0, idx);
+    const res = pgd(model, xs, ys, { norm: 'linf', eps: 0.05, steps: 5, generator: new Generator(3) });
+    model.eval();
+    const logits = await noGrad(() => model.forward(res.xAdv)).read();
+    const labels = await ys.read();
+    const want = new Uint8Array(96);
+    chosen.forEach((i, j) => {
+      const row = Array.from(logits.subarray(10 * j, 10 * j + 10));
+      want[i] = row.indexOf(Math.max(...row)) === labels[j] ? 1 : 0;
+    });
+    expect(Array.from(rep.rows[1]!.correct)).toEqual(Array.from(want));
+    for (const t of [idx, xs, ys, res.xAdv, res.fooled, res.loss]) t.dispose();
+  });
+
+  it('leaves nothing to attack when nothing is right clean: the row is 0% and the attack never runs', async () => {
+    model.eval();
+    const logits = await noGrad(() => model.forward(data.x)).read();
+    // Every label one class past the model's prediction.
+    const wrong = Int32Array.from({ length: 96 }, (_, i) => {
+      const row = Array.from(logits.subarray(10 * i, 10 * i + 10));
+      return (row.indexOf(Math.max(...row)) + 1) % 10;
+    });
+    const y = tensor(wrong, [96]);
+    const progress: [string, number, number][] = [];
+    const rep = await evaluate(model, data.x, y, {
+      norm: 'linf', eps: 0.05, attacks: ['clean', 'pgd'], pgdSteps: 5, batchSize: 48, checks: false, onProgress: (row, done, total) => progress.push([row, done, total]),
+    });
+    expect(rep.rows.map((r) => r.accuracy)).toEqual([0, 0]);
+    expect(progress.filter(([row]) => row === 'pgd-5')).toEqual([['pgd-5', 0, 0]]);
+    expect(rep.rows[1]!.budget).toBeUndefined();
+    y.dispose();
   });
 
   it('the row checks fail where an attack is weaker than it should be, naming both numbers', () => {
