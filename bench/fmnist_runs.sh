@@ -114,8 +114,10 @@ for part in $parts; do
       ;;
     seed1) wtrades 1 ;;
     anchor)
-      # Against METHODS §9.3's numpy MLP (PGD-AT, 8 epochs: 77.9% clean, 64.9% PGD-20): the same objective, 3 epochs
+      # Against METHODS §9.3's numpy MLP (PGD-AT, 8 epochs: 77.9% clean, 64.9% PGD-20): the same objective, and
+      # the TRADES job of npm start, for 3 epochs
       run pgd-at-3ep --model convnet-16 --epochs 3 --attack-steps 5 --log-every 50 --objective pgd-at
+      run trades-silu-3ep --model convnet-16 --epochs 3 --attack-steps 5 --log-every 50 --objective trades --activation silu
       ;;
     *) echo "unknown part '$part' (core, soups, aa, base, seed1, anchor)"; exit 2 ;;
   esac

@@ -1,7 +1,8 @@
 /**
  * The Markdown tables of bench/RESULTS.md's Fashion-MNIST section, read from the output folder of
  * bench/fmnist_runs.sh: every training run (wall time, training rate, clean and PGD-20 on the test split),
- * the W-TRADES fine-tunes against their controls per seed, the soups, and the AutoAttack evaluations.
+ * the W-TRADES fine-tunes against their controls per seed, the 3-epoch runs against the numpy anchor, the
+ * soups, and the AutoAttack evaluations.
  * Runs that have not finished are left out of the tables and listed as missing.
  *   node dist/bench/fmnist_tables.js [OUT_DIR]      (default runs/bench)
  */
@@ -187,8 +188,10 @@ function aaTable(): string {
 
 const base = ['standard', 'pgd-at', 'trades-relu', 'trades-silu', 'trades-softplus', 'trades-gelu', 'trades-elu', 'trades-mish', 'trades-smoothrelu', 'trades-psoftplus', 'trades-smoothgrad'];
 const fineTunes = ['standard-ft', 'trades-silu-s1', 'w-trades-s0', 'control-s0', 'w-trades-s1', 'control-s1'];
+// Part 'anchor': 3 epochs, against METHODS §9.3's numpy MLP.
+const anchor = ['pgd-at-3ep', 'trades-silu-3ep'];
 console.log('### Training runs\n');
-console.log(runsTable([...base, ...fineTunes]));
+console.log(runsTable([...base, ...fineTunes, ...anchor]));
 console.log('\n### W-TRADES against the control\n');
 console.log(wtradesTables([0.05, 0.1]));
 console.log('\n### Soups\n');

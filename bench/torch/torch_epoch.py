@@ -7,11 +7,12 @@ x + 0.001 N(0,1), BatchNorm in eval mode during the attack) with SGD lr 0.05 mom
 cosine per step, random crop (pad 4) and flip on 32x32 colour images; after the epoch clean and PGD-10 on
 eval_n held-out images and two checkpoint writes (last, best); then clean and PGD-20 (step 2.5 eps / 20,
 uniform random start) on final_n test images and the sanity checks of robustgpu eval (PGD-20 at eps/2 and eps,
-PGD-5 at eps with the same step, PGD-40 at eps 0.5, on the first 500 of them). The data pipeline is in memory,
+PGD-5 at eps with the same step, PGD-40 at eps 0.5, on the first 500 of them); every attack runs on the
+clean-correct examples only, as robustgpu's evaluate. The data pipeline is in memory,
 shuffled per epoch, as robustgpu's loader. The jobs (JOBS below; a test checks them against bench/epoch.ts):
   convnet-16 ...  ConvNet-16 with SiLU on Fashion-MNIST (the job of `npm start`), eps 0.1;
-  preact_resnet18 ...  PreAct ResNet-18 (ReLU) on CIFAR-shaped images, eps 8/255: robustgpu's synthetic set is
-                  sine gratings; here uniform noise with random labels (the time does not depend on the pixels).
+  preact_resnet18 ...  PreAct ResNet-18 (ReLU) on robustgpu's synthetic CIFAR-shaped set (sine gratings; the same
+                  kind of images here, not the same numbers), eps 8/255.
 Prints one JSON line per job (training images/s, seconds of each phase, accuracies).
 
 Usage:
@@ -73,11 +74,29 @@ def load(root, split):
     return torch.from_numpy(x).unsqueeze(1), torch.from_numpy(y)
 
 
+def synthetic(split, n, classes=10, shape=(3, 32, 32), noise=0.1):
+    """robustgpu's synthetic set (training/data/synthetic.ts) in kind, from numpy's generator: each class a sine
+    grating (its orientation, frequency, per-channel brightness and contrast), each image a random phase of it
+    plus Gaussian noise, clamped to [0, 1]; balanced classes. Learnable, so the evaluation attacks as many
+    clean-correct examples as robustgpu's does."""
+    c, h, w = shape
+    pr = np.random.default_rng(0)
+    angle = np.pi * (np.arange(classes) + pr.uniform(0.1, 0.9, classes)) / classes
+    freq = pr.uniform(1.5, 4, classes)
+    base = pr.uniform(0.3, 0.7, (classes, c))
+    amp = pr.uniform(0.15, 0.3, (classes, c))
+    r = np.random.default_rng(1 if split == "train" else 2)
+    labels = r.permutation(n) % classes
+    phase = r.uniform(0, 2 * np.pi, n)
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    t = 2 * np.pi * freq[labels, None, None] * (xx * np.cos(angle[labels])[:, None, None] + yy * np.sin(angle[labels])[:, None, None]) / max(h, w) + phase[:, None, None]
+    v = base[labels][:, :, None, None] + amp[labels][:, :, None, None] * np.sin(t)[:, None] + noise * r.standard_normal((n, c, h, w))
+    return torch.from_numpy(np.clip(v, 0, 1).astype(np.float32)), torch.from_numpy(labels.astype(np.int64))
+
+
 def load_job_data(job, root, split):
     if job["dataset"] == "synthetic":
-        g = torch.Generator().manual_seed(0 if split == "train" else 1)
-        n = SYNTHETIC_SIZES[split]
-        return torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+        return synthetic(split, SYNTHETIC_SIZES[split])
     return load(root, split)
 
 
@@ -154,17 +173,18 @@ def crop_flip(x):
 
 
 def accuracy(model, x, y, eps, steps, batch):
-    """Clean and PGD-steps accuracy (the attack on every example; correct = clean-correct and not fooled)."""
-    clean = robust = 0
-    for s in range(0, len(x), batch):
-        xb, yb = x[s:s + batch], y[s:s + batch]
-        with torch.no_grad():
-            ok = model(xb).argmax(1) == yb
+    """Clean and PGD-steps accuracy. As robustgpu's evaluate (and AutoAttack), only the clean-correct examples are
+    attacked, gathered into full batches: a misclassified one is not robust whatever the attack does."""
+    with torch.no_grad():
+        ok = torch.cat([model(x[s:s + batch]).argmax(1) == y[s:s + batch] for s in range(0, len(x), batch)])
+    xs, ys = x[ok], y[ok]
+    robust = 0
+    for s in range(0, len(xs), batch):
+        xb, yb = xs[s:s + batch], ys[s:s + batch]
         xa = pgd(model, xb, yb, eps, 2.5 * eps / steps, steps)
         with torch.no_grad():
-            robust += (ok & (model(xa).argmax(1) == yb)).sum().item()
-        clean += ok.sum().item()
-    return clean / len(x), robust / len(x)
+            robust += (model(xa).argmax(1) == yb).sum().item()
+    return ok.sum().item() / len(x), robust / len(x)
 
 
 def sync(device):
@@ -227,9 +247,11 @@ def run_job(job, data_dir, device, max_steps=0, held_eval=True, checks=True, che
     clean, robust = accuracy(model, xte, yte, eps, 20, eval_batch)
     if checks:
         m = min(500, len(xte))
-        cx, cy = xte[:m], yte[:m]
+        with torch.no_grad():
+            ok = model(xte[:m]).argmax(1) == yte[:m]
+        cx, cy = xte[:m][ok], yte[:m][ok]
         for e, k, alpha in ((eps / 2, 20, None), (eps, 20, None), (eps, 5, 2.5 * eps / 20), (0.5, 40, None)):
-            for s in range(0, m, eval_batch):
+            for s in range(0, len(cx), eval_batch):
                 pgd(model, cx[s:s + eval_batch], cy[s:s + eval_batch], e, alpha or 2.5 * e / k, k)
     sync(device)
     t_end = time.perf_counter()
