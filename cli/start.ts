@@ -12,7 +12,7 @@ const schema = defineSchema({
   name: 'start',
   summary: 'The default job: TRADES adversarial training (beta 6, PGD-5 inner attack at eps 0.1) of a small CNN with SiLU\n' +
     'activations on Fashion-MNIST for one epoch, then clean and PGD-20 accuracy on the 10k test images, a report table and\n' +
-    'report.html. About 8 minutes on 2 CPU cores through lavapipe. Any robustgpu train option changes it.',
+    'report.html. 5 to 8 minutes on 2 CPU cores through lavapipe. Any robustgpu train option changes it.',
   usage: 'robustgpu start [train options]',
   options: runOptions(START_OPTIONS),
   examples: ['robustgpu start', 'robustgpu start --activation softplus --out runs/start-softplus', 'robustgpu start --resume runs/trades-convnet-16-2026-12-02T09-00-00'],
