@@ -8,7 +8,8 @@
  * The jobs are TRADES-5 (beta 6, eps 0.1 on Fashion-MNIST, 8/255 on 32x32 colour images, SGD, cosine):
  * ConvNet-16 with SiLU on Fashion-MNIST (the job of `npm start`), and PreAct ResNet-18 on the synthetic
  * CIFAR-shaped set (no CIFAR ships with the project; its crop-and-flip augmentation runs as on CIFAR).
- * bench/torch/torch_epoch.py --bench-json FILE writes rows of the same names, for `--against`.
+ * `bench/torch/torch_epoch.py --bench quick|full --out FILE` runs the same jobs (its JOBS; a test compares the two
+ * lists) and writes rows of the same names, for `--against`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

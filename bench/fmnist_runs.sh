@@ -112,7 +112,12 @@ for part in $parts; do
       run trades-smoothrelu "${common[@]}" --objective trades --activation smoothrelu
       run trades-psoftplus "${common[@]}" --objective trades --activation psoftplus
       ;;
-    seed1) wtrades 1 ;;
+    seed1)
+      wtrades 1
+      # second seeds of the two best activations of part base
+      run trades-relu-s1 "${common[@]}" --objective trades --seed 1
+      run trades-smoothrelu-s1 "${common[@]}" --objective trades --activation smoothrelu --seed 1
+      ;;
     anchor)
       # Against METHODS §9.3's numpy MLP (PGD-AT, 8 epochs: 77.9% clean, 64.9% PGD-20): the same objective, and
       # the TRADES job of npm start, for 3 epochs

@@ -190,7 +190,7 @@ const base = ['standard', 'pgd-at', 'trades-relu', 'trades-silu', 'trades-softpl
 const fineTunes = ['standard-ft', 'trades-silu-s1', 'w-trades-s0', 'control-s0', 'w-trades-s1', 'control-s1'];
 // Part 'anchor': 3 epochs, against METHODS §9.3's numpy MLP.
 const anchor = ['pgd-at-3ep', 'trades-silu-3ep'];
-// Second seeds of the two best activations (direct train commands, RESULTS says which).
+// Part 'seed1' also gives second seeds of the two best activations of part 'base'.
 const seed1 = ['trades-relu-s1', 'trades-smoothrelu-s1'];
 console.log('### Training runs\n');
 console.log(runsTable([...base, ...fineTunes, ...anchor, ...seed1]));
